@@ -1,0 +1,140 @@
+"""Sweeps: a grid of cases described in TOML, run resumably.
+
+Example::
+
+    name = "default"             # report name
+    problem = "multiscale_1d"
+    seeds = [0, 1, 2]
+    steps = 10000                # budget of iterative solvers
+    timeout_s = 900              # per case; a case past it is recorded as 'timeout'
+
+    [grid]                       # problem knobs; the Cartesian product is swept
+    omega2 = [15, 30]
+
+    [[solvers]]
+    name = "fbpinn"
+    label = "FBPINN 30x[16,16]"  # optional
+    config = { levels = [30] }   # optional solver knobs
+
+Each case runs in its own process (isolation: a crash, a leak or a hang touches one
+case only, the timeout can be enforced and peak memory is per case). Cases whose record
+is already in the store with status ok or diverged are skipped, so a sweep that was
+interrupted is finished by running it again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from parity.harness import registry
+from parity.harness.run import Case, build_record
+from parity.harness.store import Store
+from parity.knobs import ParameterError
+from parity.solvers.base import Budget
+
+_TOP_KEYS = {"name", "problem", "seeds", "steps", "timeout_s", "grid", "solvers", "description"}
+_SOLVER_KEYS = {"name", "label", "config", "seeds"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    name: str
+    description: str
+    cases: tuple[Case, ...]
+    timeout_s: float
+
+
+def load_sweep(path: str | os.PathLike[str]) -> Sweep:
+    """Parse and validate a sweep file into its list of cases."""
+    with open(path, "rb") as handle:
+        spec = tomllib.load(handle)
+    where = f"sweep {os.fspath(path)!r}"
+    unknown = set(spec) - _TOP_KEYS
+    if unknown:
+        raise ParameterError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
+    for required in ("problem", "solvers"):
+        if required not in spec:
+            raise ParameterError(f"{where}: missing required key {required!r}")
+    problem_cls = registry.problem_class(spec["problem"])
+    seeds = [int(s) for s in spec.get("seeds", [0])]
+    budget = Budget(steps=int(spec.get("steps", Budget().steps)))
+    grid = spec.get("grid", {})
+    for knob, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ParameterError(f"{where}: grid.{knob} must be a non-empty list; got {values!r}")
+
+    cases: list[Case] = []
+    for values in itertools.product(*grid.values()):
+        problem = problem_cls.from_overrides(dict(zip(grid, values)))
+        for entry in spec["solvers"]:
+            unknown = set(entry) - _SOLVER_KEYS
+            if unknown:
+                raise ParameterError(f"{where}: solver entry has unknown key(s) {sorted(unknown)}; allowed: {sorted(_SOLVER_KEYS)}")
+            solver_cls = registry.solver_class(entry["name"])
+            solver = solver_cls.from_overrides(entry.get("config", {}))
+            solver_seeds = [int(s) for s in entry.get("seeds", seeds)]
+            for seed in solver_seeds[:1] if solver_cls.deterministic else solver_seeds:
+                cases.append(Case(problem, solver, seed, budget, entry.get("label", "")))
+    return Sweep(spec.get("name", Path(path).stem), spec.get("description", ""), tuple(cases), float(spec.get("timeout_s", 3600)))
+
+
+def run_sweep(sweep: Sweep, store: Store, *, quiet: bool = False) -> list[dict[str, Any]]:
+    """Run every unfinished case of ``sweep``, one process each, with a progress bar and ETA."""
+    from tqdm import tqdm
+
+    finished = store.finished_keys()
+    todo = [c for c in sweep.cases if c.key() not in finished]
+    skipped = len(sweep.cases) - len(todo)
+    if skipped and not quiet:
+        print(f"parity: {skipped} of {len(sweep.cases)} cases already finished in {store.root}; skipping them", file=sys.stderr)
+    records = []
+    with tqdm(todo, desc=f"sweep {sweep.name}", unit="case", disable=quiet, dynamic_ncols=True) as bar:
+        for case in bar:
+            bar.set_postfix_str(f"{case.display_label} {_problem_tag(case)} seed={case.seed}")
+            records.append(_run_in_subprocess(case, store, sweep.timeout_s))
+    return records
+
+
+def _problem_tag(case: Case) -> str:
+    defaults = type(case.problem)().params()
+    return " ".join(f"{k}={v}" for k, v in case.problem.params().items() if defaults[k] != v)
+
+
+def _command(case: Case, store: Store) -> list[str]:
+    args = [sys.executable, "-m", "parity", "run", case.problem.name, "--solver", case.solver.name]
+    for prefix, params in (("problem", case.problem.params()), ("solver", case.solver.params())):
+        for key, value in params.items():
+            text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+            args += ["--set", f"{prefix}.{key}={text}"]
+    args += ["--seed", str(case.seed), "--steps", str(case.budget.steps), "--store", str(store.root), "--json", "--quiet"]
+    if case.label:
+        args += ["--label", case.label]
+    return args
+
+
+def _run_in_subprocess(case: Case, store: Store, timeout_s: float) -> dict[str, Any]:
+    """Run one case in a fresh interpreter; a kill, crash or timeout is itself recorded."""
+    import datetime as dt
+
+    created = dt.datetime.now(dt.UTC)
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(_command(case, store), capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        status, message = "timeout", f"case exceeded the sweep's timeout_s = {timeout_s:g} s"
+    else:
+        lines = done.stdout.strip().splitlines()
+        if done.returncode == 0 and lines:
+            return json.loads(lines[-1])
+        status, message = "error", f"worker exited with code {done.returncode}: {done.stderr.strip()[-2000:]}"
+    record = build_record(case, created, status, message, None, {}, float("nan"), time.perf_counter() - started)
+    return store.append(record, None)

@@ -1,0 +1,85 @@
+"""What a problem is: the interfaces every problem plugin implements.
+
+Problems describe *what* is solved and never import a solver. A forward problem gives
+its PDE residual in JAX for a pointwise batched function ``u`` (each output row depends
+only on the same input row), so any PINN-style solver can differentiate it with
+forward-mode JVPs (see :mod:`parity.problems.derivatives`), whatever the network is.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from typing import ClassVar, Literal
+
+import numpy as np
+from jaxtyping import Array, Float
+
+from parity.knobs import Configurable
+
+PointwiseFn = Callable[[Float[Array, "n d"]], Float[Array, "n out"]]
+"""A batched function whose row i depends only on input row i."""
+
+
+class Problem(Configurable, abc.ABC):
+    """A frozen, hashable benchmark task; its dataclass fields are its scale knobs."""
+
+    name: ClassVar[str]
+    kind: ClassVar[Literal["forward", "inverse"]]
+    description: ClassVar[str]
+    default_metrics: ClassVar[tuple[str, ...]]
+
+
+class ForwardProblem(Problem):
+    """A PDE/ODE on a box with a known (analytic or cached converged) reference."""
+
+    kind = "forward"
+    default_metrics = ("rel_l2", "norm_l1")
+    in_dim: ClassVar[int]
+    out_dim: ClassVar[int]
+
+    @property
+    @abc.abstractmethod
+    def bounds(self) -> tuple[Float[np.ndarray, " d"], Float[np.ndarray, " d"]]:
+        """Lower and upper corners of the space(-time) box."""
+
+    @abc.abstractmethod
+    def residual(self, u: PointwiseFn, x: Float[Array, "n d"]) -> Float[Array, "n r"]:
+        """PDE residual of ``u`` at ``x``; zero for the exact solution."""
+
+    @abc.abstractmethod
+    def ansatz(self, x: Float[Array, "n d"], raw: Float[Array, "n out"]) -> Float[Array, "n out"]:
+        """Map a network output to a function that satisfies the boundary conditions exactly."""
+
+    @abc.abstractmethod
+    def reference(self, x: Float[np.ndarray, "n d"]) -> Float[np.ndarray, "n out"]:
+        """The reference solution at ``x`` (float64)."""
+
+    @abc.abstractmethod
+    def collocation_points(self, n: int) -> Float[np.ndarray, "n d"]:
+        """Training points; deterministic so that runs differ only by their seed."""
+
+    @abc.abstractmethod
+    def test_points(self) -> Float[np.ndarray, "m d"]:
+        """Held-out evaluation points, disjoint from every collocation set."""
+
+    @property
+    def residual_scale(self) -> float:
+        """Typical size of the residual's terms, so losses are O(1) at any scale knob."""
+        return 1.0
+
+
+class SourceODE1D(abc.ABC):
+    """Capability of problems of the form du/dx = f(x) on [a, b] with u(x0) = u0.
+
+    Classical quadrature / spectral solvers need the source itself, not a residual.
+    """
+
+    @abc.abstractmethod
+    def source(self, x: Float[np.ndarray, " n"]) -> Float[np.ndarray, " n"]:
+        """f(x), vectorised, float64."""
+
+    @property
+    @abc.abstractmethod
+    def anchor(self) -> tuple[float, float]:
+        """(x0, u0): the point where the solution is pinned."""

@@ -1,0 +1,117 @@
+"""What a solver is: configuration, budget, trace and result.
+
+A solver is a frozen dataclass of its configuration knobs. ``solve`` receives the
+problem, a budget, a seed and an :class:`Evaluator` that holds the problem's *test*
+points: the solver reports test-set errors at its checkpoints through it and never
+sees the reference solution itself. Failure is data: a diverged or crashed solve
+returns a result with its status and the trace so far.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import Callable
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from jaxtyping import Float
+
+from parity.knobs import Configurable
+from parity.problems.base import Problem
+
+Status = Literal["ok", "diverged", "timeout", "error"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """How much work a solver may do: optimiser steps, and/or wall seconds."""
+
+    steps: int = 10_000
+    """Optimisation steps for iterative solvers. Classical solvers ignore it."""
+    seconds: float = float("inf")
+    """Wall-time limit for the solve itself; a solver stops at its next checkpoint past it."""
+
+    def __post_init__(self) -> None:
+        if self.steps < 1:
+            raise ValueError(f"budget steps must be an integer >= 1; got {self.steps}")
+        if not self.seconds > 0:
+            raise ValueError(f"budget seconds must be > 0; got {self.seconds}")
+
+
+class Evaluator:
+    """Errors of a prediction on the problem's held-out test points."""
+
+    def __init__(self, x_test: Float[np.ndarray, "m d"], u_ref: Float[np.ndarray, "m out"]):
+        self.x_test = x_test
+        self._u_ref = np.asarray(u_ref, dtype=np.float64)
+        self._ref_norm = float(np.linalg.norm(self._u_ref))
+        self._ref_std = float(np.std(self._u_ref))
+
+    def __call__(self, u_pred: Any) -> dict[str, float]:
+        """rel_l2 = |u - u*|_2 / |u*|_2;  norm_l1 = mean|u - u*| / std(u*) (FBPINN paper)."""
+        diff = np.asarray(u_pred, dtype=np.float64).reshape(self._u_ref.shape) - self._u_ref
+        return {
+            "rel_l2": float(np.linalg.norm(diff) / self._ref_norm),
+            "norm_l1": float(np.mean(np.abs(diff)) / self._ref_std),
+            "max_abs": float(np.max(np.abs(diff))),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """One point of a trace.
+
+    For iterative solvers ``wall_s`` is cumulative training time (compile and
+    evaluation excluded) at ``step``; for refinement sweeps each checkpoint is an
+    independent solve at resolution ``step`` and ``wall_s`` is that solve's own time.
+    """
+
+    wall_s: float
+    step: int
+    metrics: dict[str, float]
+    loss: float = float("nan")
+
+    def row(self) -> dict[str, float]:
+        return {"wall_s": self.wall_s, "step": self.step, "loss": self.loss, **self.metrics}
+
+
+TraceKind = Literal["iterative", "refinement"]
+
+
+@dataclasses.dataclass
+class SolveResult:
+    status: Status
+    trace: list[Checkpoint]
+    trace_kind: TraceKind
+    predict: Callable[[Float[np.ndarray, "m d"]], Float[np.ndarray, "m out"]] | None
+    timings: dict[str, float]
+    """Seconds, kept apart: setup_s, compile_s, train_s (iterative) or solve_s (classical)."""
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Solver facts worth recording: steps done, parameter count, resolution, ..."""
+    message: str = ""
+
+
+ProgressFn = Callable[[int, int, dict[str, float]], None]
+"""``progress(done, total, postfix)``, called at checkpoints."""
+
+
+class Solver(Configurable, abc.ABC):
+    """A frozen dataclass of configuration knobs with a ``solve`` method."""
+
+    name: ClassVar[str]
+    family: ClassVar[Literal["sciml", "classical"]]
+    description: ClassVar[str]
+    deterministic: ClassVar[bool] = False
+    """True when the seed cannot change the result (a sweep then runs one seed)."""
+
+    @classmethod
+    @abc.abstractmethod
+    def supports(cls, problem: Problem) -> bool:
+        """Whether this solver can solve ``problem`` (by the interfaces it implements)."""
+
+    @abc.abstractmethod
+    def solve(
+        self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn
+    ) -> SolveResult:
+        """Solve, reporting test errors at checkpoints; never raise for divergence."""
