@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from parity.harness import registry
-from parity.harness.run import Case, UnsupportedError, progress_bar, run_case
+from parity.harness.run import Case, progress_bar, run_case
 from parity.harness.store import Store
 from parity.harness.sweep import load_sweep, run_sweep
 from parity.knobs import Configurable, ParameterError
@@ -22,7 +22,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ParameterError, registry.UnknownNameError, UnsupportedError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError) as exc:  # ParameterError, UnknownNameError, ... are ValueErrors
         print(f"parity: error: {exc}", file=sys.stderr)
         return 2
 

@@ -75,7 +75,7 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
     """Solve ``case``, append its record (and trace) to ``store`` and return the record."""
     created = dt.datetime.now(dt.UTC)
     problem = case.problem
-    devices = environment.devices()  # initialises the JAX backend outside every timed region
+    environment.devices()  # initialises the JAX backend outside every timed region
     started = time.perf_counter()
     result: SolveResult | None = None
     final: dict[str, float] = {}
@@ -99,7 +99,6 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
         message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-4)}"
 
     record = build_record(case, created, status, message, result, final, inference_s, time.perf_counter() - started)
-    record.update(devices)
     trace = pd.DataFrame([c.row() for c in result.trace]) if result and result.trace else None
     return store.append(record, trace) if store is not None else record
 

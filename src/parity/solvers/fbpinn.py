@@ -74,8 +74,10 @@ class FBPINN(Solver):
         t0 = time.perf_counter()
         levels = self.decomposition(problem)
         sizes = (problem.in_dim, *[self.width] * self.depth, problem.out_dim)
-        keys = jax.random.split(jax.random.key(seed), len(levels))
-        nets = tuple(StackedMLP(lv.n_subdomains, sizes, ACTIVATIONS[self.activation], key=k) for lv, k in zip(levels, keys))
+        seeds = np.random.SeedSequence(seed).generate_state(len(levels))
+        nets = tuple(
+            StackedMLP(lv.n_subdomains, sizes, ACTIVATIONS[self.activation], seed=int(s)) for lv, s in zip(levels, seeds)
+        )
         geometry = tuple((jnp.asarray(lv.centres, jnp.float32), jnp.asarray(lv.half_widths, jnp.float32)) for lv in levels)
 
         x_train_np = problem.collocation_points(self.n_collocation)

@@ -7,7 +7,8 @@ from collections.abc import Callable
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+import numpy as np
+from jaxtyping import Array, Float
 
 ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
     "tanh": jnp.tanh,
@@ -28,13 +29,15 @@ class StackedMLP(eqx.Module):
     biases: tuple[Float[Array, "nets 1 fan_out"], ...]
     activation: Callable[[Array], Array] = eqx.field(static=True)
 
-    def __init__(self, n_nets: int, sizes: tuple[int, ...], activation: Callable[[Array], Array], *, key: PRNGKeyArray):
+    def __init__(self, n_nets: int, sizes: tuple[int, ...], activation: Callable[[Array], Array], *, seed: int):
+        # NumPy draws the initial weights: jax.random would spend seconds compiling
+        # tiny kernels, which would be charged to every run's setup time.
+        rng = np.random.default_rng(seed)
         weights, biases = [], []
-        for fan_in, fan_out, k in zip(sizes[:-1], sizes[1:], jax.random.split(key, len(sizes) - 1)):
-            kw, kb = jax.random.split(k)
-            bound = 1.0 / jnp.sqrt(fan_in)  # the same scale as equinox.nn.Linear
-            weights.append(jax.random.uniform(kw, (n_nets, fan_in, fan_out), minval=-bound, maxval=bound))
-            biases.append(jax.random.uniform(kb, (n_nets, 1, fan_out), minval=-bound, maxval=bound))
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+            bound = 1.0 / np.sqrt(fan_in)  # the same scale as equinox.nn.Linear
+            weights.append(jnp.asarray(rng.uniform(-bound, bound, (n_nets, fan_in, fan_out)), dtype=jnp.float32))
+            biases.append(jnp.asarray(rng.uniform(-bound, bound, (n_nets, 1, fan_out)), dtype=jnp.float32))
         self.weights, self.biases, self.activation = tuple(weights), tuple(biases), activation
 
     def __call__(self, x: Float[Array, "nets points fan_in"]) -> Float[Array, "nets points fan_out"]:

@@ -6,7 +6,6 @@ import dataclasses
 import time
 from typing import ClassVar
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,7 +15,7 @@ from jaxtyping import Array, Float
 from parity.knobs import at_least, knob, positive
 from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, SolveResult, Solver
-from parity.solvers.networks import ACTIVATIONS
+from parity.solvers.networks import ACTIVATIONS, StackedMLP
 from parity.solvers.training import parameter_count, train
 
 
@@ -41,16 +40,13 @@ class PINN(Solver):
         assert isinstance(problem, ForwardProblem)
         t0 = time.perf_counter()
         lower, upper = (jnp.asarray(b, dtype=jnp.float32) for b in problem.bounds)
-        mlp = eqx.nn.MLP(
-            problem.in_dim, problem.out_dim, self.width, self.depth,
-            activation=ACTIVATIONS[self.activation], key=jax.random.key(seed),
-        )
+        mlp = StackedMLP(1, (problem.in_dim, *[self.width] * self.depth, problem.out_dim), ACTIVATIONS[self.activation], seed=seed)
 
-        def u(model: eqx.nn.MLP, x: Float[Array, "n d"]) -> Float[Array, "n out"]:
+        def u(model: StackedMLP, x: Float[Array, "n d"]) -> Float[Array, "n out"]:
             x_normalised = 2.0 * (x - lower) / (upper - lower) - 1.0
-            return problem.ansatz(x, jax.vmap(model)(x_normalised))
+            return problem.ansatz(x, model(x_normalised[None])[0])
 
-        def loss(model: eqx.nn.MLP, x: Float[Array, "n d"]) -> Float[Array, ""]:
+        def loss(model: StackedMLP, x: Float[Array, "n d"]) -> Float[Array, ""]:
             r = problem.residual(lambda x_: u(model, x_), x) / problem.residual_scale
             return jnp.mean(r**2)
 

@@ -1,0 +1,227 @@
+"""Pure pandas summaries of records and traces: selection, costs, and per-seed statistics.
+
+Every comparison here is made on *cost*, the honest time to a checkpoint: for iterative
+(SciML) traces ``setup_s + compile_s + wall_s``; for refinement (classical) traces
+``setup_s + wall_s``. Seeds are summarised by their median, never by their best.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+THRESHOLDS = (1e-1, 1e-2, 1e-3)
+BUDGETS = (0.01, 0.1, 1.0, 10.0, 60.0)
+GROUP = ["problem", "setting", "label"]
+"""A table row: one configuration (label) at one problem-parameter setting."""
+
+PARAM_PREFIX = "problem_params."
+_NUMERIC = (
+    "seed", "rel_l2", "norm_l1", "max_abs", "setup_s", "compile_s", "train_s", "solve_s",
+    "eval_s", "inference_s", "total_s", "steps", "steps_per_s", "info.n_params",
+)
+_TEXT = (
+    "record_id", "case_key", "problem", "solver", "family", "label", "status", "message", "trace_kind",
+    "git_commit", "host", "device_kind", "python",
+)
+
+
+def select_runs(frame: pd.DataFrame, case_keys: set[str] | None = None, problem: str | None = None) -> pd.DataFrame:
+    """The latest record per case key among those matching the filters, sorted for display.
+
+    A rerun (after an error or timeout) supersedes its earlier attempt, so only the newest
+    record of a case counts. Columns the report reads are guaranteed to exist.
+    """
+    runs = frame
+    if not runs.empty and case_keys is not None:
+        runs = runs[runs["case_key"].isin(case_keys)]
+    if not runs.empty and problem is not None:
+        runs = runs[runs["problem"] == problem]
+    if runs.empty:
+        filters = [f"problem {problem!r}"] if problem is not None else []
+        if case_keys is not None:
+            filters.append(f"{len(case_keys)} case keys")
+        raise ValueError(f"no records match ({', '.join(filters) or 'no filter'}) among {len(frame)} records in the store")
+    runs = runs.sort_values("created_utc").drop_duplicates("case_key", keep="last").copy()
+    for col in _NUMERIC:
+        runs[col] = pd.to_numeric(runs[col], errors="coerce") if col in runs else np.nan
+    for col in _TEXT:
+        runs[col] = runs[col].fillna("").astype(str) if col in runs else ""
+    runs["setting"], runs["_order"] = "", 0
+    for _, group in runs.groupby("problem"):
+        varying = varying_params(group)
+        values = group[varying].map(_hashable).apply(tuple, axis=1) if varying else pd.Series([()] * len(group), index=group.index)
+        ranks = {v: i for i, v in enumerate(_sorted(set(values)))}
+        runs.loc[group.index, "_order"] = values.map(ranks)
+        runs.loc[group.index, "setting"] = values.map(lambda v: ", ".join(f"{_knob(c)}={param_text(x)}" for c, x in zip(varying, v)))
+    return runs.sort_values(["problem", "_order", "label", "seed"], ignore_index=True).drop(columns="_order")
+
+
+def varying_params(runs: pd.DataFrame) -> list[str]:
+    """The ``problem_params.*`` columns whose value differs among ``runs`` (the scale knobs)."""
+    return [c for c in _param_columns(runs) if runs[c].map(_hashable).nunique(dropna=False) > 1]
+
+
+def fixed_params(runs: pd.DataFrame) -> dict[str, Any]:
+    """Knob name -> value for the problem parameters shared by every run."""
+    varying = set(varying_params(runs))
+    return {_knob(c): runs[c].iloc[0] for c in _param_columns(runs) if c not in varying}
+
+
+def cost_curve(run: Mapping[str, Any], trace: pd.DataFrame) -> pd.DataFrame:
+    """The run's trace as ``cost, step, rel_l2`` rows sorted by cost (NaN errors dropped).
+
+    Iterative traces count training seconds only, so setup and JIT compile are added;
+    refinement rows are independent solves whose own time is the cost.
+    """
+    if trace.empty:
+        return pd.DataFrame({"cost": [], "step": [], "rel_l2": []}, dtype=float)
+    offset = _zero_if_nan(run.get("setup_s"))
+    if run.get("trace_kind") == "iterative":
+        offset += _zero_if_nan(run.get("compile_s"))
+    curve = pd.DataFrame({
+        "cost": pd.to_numeric(trace["wall_s"], errors="coerce") + offset,
+        "step": pd.to_numeric(trace["step"], errors="coerce"),
+        "rel_l2": pd.to_numeric(trace["rel_l2"], errors="coerce"),
+    })
+    return curve.dropna(subset=["cost", "rel_l2"]).sort_values("cost", kind="stable", ignore_index=True)
+
+
+def time_to_accuracy(curve: pd.DataFrame, eps: float) -> float:
+    """The cheapest cost at which the run's error was at most ``eps``; NaN if never."""
+    reached = curve.loc[curve["rel_l2"] <= eps, "cost"]
+    return float(reached.min()) if len(reached) else float("nan")
+
+
+def best_error_within(curve: pd.DataFrame, budget: float) -> float:
+    """The lowest error the run had reached at cost ``budget``; NaN if it had no result yet."""
+    within = curve.loc[curve["cost"] <= budget, "rel_l2"]
+    return float(within.min()) if len(within) else float("nan")
+
+
+def median_of_available(values: Iterable[float]) -> tuple[float, int, int]:
+    """(median over the finite values, how many were finite, how many in all)."""
+    arr = np.asarray(list(values), dtype=float)
+    finite = arr[np.isfinite(arr)]
+    return (float(np.median(finite)) if finite.size else float("nan")), int(finite.size), int(arr.size)
+
+
+def median_counting_misses(times: Iterable[float]) -> tuple[float, int, int]:
+    """(median over all seeds with a miss counted as infinitely slow, seeds that got there, seeds).
+
+    The median is NaN ("not reached") unless at least half of the seeds got there, so a
+    lucky seed cannot stand for a method that usually fails.
+    """
+    arr = np.asarray(list(times), dtype=float)
+    reached = np.isfinite(arr)
+    median = float(np.median(np.where(reached, arr, np.inf))) if arr.size else float("nan")
+    return (median if np.isfinite(median) else float("nan")), int(reached.sum()), int(arr.size)
+
+
+def time_to_accuracy_table(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], thresholds: Iterable[float] = THRESHOLDS) -> pd.DataFrame:
+    """Per group and threshold: median time over all seeds (misses count as never), and k of n seeds."""
+    rows = []
+    for key, group in runs.groupby(GROUP, sort=False):
+        for eps in thresholds:
+            times = [time_to_accuracy(curves[r], eps) for r in group["record_id"]]
+            median, reached, n = median_counting_misses(times)
+            rows.append({**dict(zip(GROUP, key)), "eps": eps, "median_s": median, "reached": reached, "n": n})
+    return pd.DataFrame(rows, columns=[*GROUP, "eps", "median_s", "reached", "n"])
+
+
+def budgets_for(curves: Iterable[pd.DataFrame], candidates: Iterable[float] = BUDGETS) -> list[float]:
+    """The candidate budgets not exceeding the longest run (at least the smallest one)."""
+    candidates = sorted(candidates)
+    longest = max((float(c["cost"].max()) for c in curves if len(c)), default=0.0)
+    return [b for b in candidates if b <= longest] or candidates[:1]
+
+
+def error_at_budget_table(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], budgets: Iterable[float]) -> pd.DataFrame:
+    """Per group and budget: median best-so-far error over the seeds that had a result by then."""
+    rows = []
+    for key, group in runs.groupby(GROUP, sort=False):
+        for budget in budgets:
+            errors = [best_error_within(curves[r], budget) for r in group["record_id"]]
+            median, available, n = median_of_available(errors)
+            rows.append({**dict(zip(GROUP, key)), "budget_s": budget, "median": median, "available": available, "n": n})
+    return pd.DataFrame(rows, columns=[*GROUP, "budget_s", "median", "available", "n"])
+
+
+def final_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per group: final errors (median, min, max over seeds), median costs, and status counts."""
+    rows = []
+    for key, group in runs.groupby(GROUP, sort=False):
+        row: dict[str, Any] = dict(zip(GROUP, key))
+        row["family"] = group["family"].iloc[0]
+        row["n"] = len(group)
+        row["statuses"] = group["status"].value_counts().to_dict()
+        for col in ("rel_l2", "norm_l1"):
+            row[col], row[f"{col}_min"], row[f"{col}_max"] = group[col].median(), group[col].min(), group[col].max()
+        for col in ("setup_s", "compile_s", "train_s", "solve_s", "inference_s", "steps", "steps_per_s", "info.n_params"):
+            row[col] = group[col].median()
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def failures(runs: pd.DataFrame) -> pd.DataFrame:
+    """Runs whose status is not ``ok``, with the first line of their message."""
+    failed = runs[runs["status"] != "ok"].copy()
+    failed["first_line"] = failed["message"].map(lambda m: next(iter(m.strip().splitlines()), ""))
+    return failed
+
+
+def best_so_far(curve: pd.DataFrame, grid: np.ndarray) -> np.ndarray:
+    """The run's best error reached by each grid cost; NaN before its first and after its last checkpoint."""
+    out = np.full(len(grid), np.nan)
+    if curve.empty:
+        return out
+    costs = curve["cost"].to_numpy()
+    best = np.minimum.accumulate(curve["rel_l2"].to_numpy())
+    idx = np.searchsorted(costs, grid, side="right") - 1
+    inside = (idx >= 0) & (grid <= costs[-1])
+    out[inside] = best[idx[inside]]
+    return out
+
+
+def seed_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Median, min and max across seeds (rows) at each grid point (columns), ignoring NaN."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are expected: no seed there
+        return np.nanmedian(values, axis=0), np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+
+
+def param_text(value: Any) -> str:
+    """A compact display of one problem-parameter value."""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(param_text, value))
+    return str(value)
+
+
+def _param_columns(runs: pd.DataFrame) -> list[str]:
+    return [c for c in runs.columns if c.startswith(PARAM_PREFIX) and runs[c].notna().any()]
+
+
+def _knob(column: str) -> str:
+    return column.removeprefix(PARAM_PREFIX)
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(map(_hashable, value)) if isinstance(value, (list, tuple)) else value
+
+
+def _sorted(values: set[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=repr)
+
+
+def _zero_if_nan(value: Any) -> float:
+    value = pd.to_numeric(value, errors="coerce")
+    return 0.0 if pd.isna(value) else float(value)

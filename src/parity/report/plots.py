@@ -1,0 +1,171 @@
+"""The report's figures (PNG): error against cost, against the scale knob, and against steps.
+
+Each figure shows the median over seeds with a min-max band, so a lucky seed cannot
+pass for the typical run.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
+from matplotlib import ticker  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from parity.report import analysis  # noqa: E402
+
+PANELS_PER_FIGURE = 3
+_GRID_POINTS = 200
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A written figure: its file name (relative to the report) and a one-line caption."""
+
+    name: str
+    caption: str
+
+
+def error_vs_time(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], out_dir: Path, problem: str) -> list[Plot]:
+    """Log-log error against cost, one panel per parameter setting."""
+    colours = _colours(runs)
+    plots = []
+    for k, settings in enumerate(_chunks(list(runs["setting"].unique())), start=1):
+        fig, axes = _panels(len(settings))
+        for ax, setting in zip(axes, settings):
+            for label, group in runs[runs["setting"] == setting].groupby("label", sort=False):
+                seed_curves = [curves[r] for r in group["record_id"] if len(curves[r])]
+                if group["trace_kind"].iloc[0] == "iterative":
+                    _iterative_band(ax, seed_curves, label, colours[label])
+                else:
+                    _refinement_lines(ax, seed_curves, label, colours[label])
+            _thresholds(ax)
+            ax.set(xscale="log", yscale="log", title=f"{problem}: {setting}" if setting else problem,
+                   xlabel="cost: seconds incl. setup + compile", ylabel="relative L2 error (test points)")
+        name = _file_name("error_vs_time", problem, k)
+        _save(fig, axes, out_dir / name)
+        plots.append(Plot(name, f"{problem}: error against cost (setup + compile + training or solve), "
+                                f"median over seeds with min-max band ({k})"))
+    return plots
+
+
+def error_vs_scale(runs: pd.DataFrame, out_dir: Path, problem: str) -> Plot | None:
+    """Final error against the first varying problem knob, one line per label; None if none varies."""
+    varying = analysis.varying_params(runs)
+    if not varying:
+        return None
+    column = varying[0]
+    knob = column.removeprefix(analysis.PARAM_PREFIX)
+    x_all = pd.to_numeric(runs[column], errors="coerce")
+    if x_all.isna().any():
+        return None
+    colours = _colours(runs)
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for label, group in runs.assign(_x=x_all).groupby("label", sort=False):
+        stats = group.groupby("_x")["rel_l2"].agg(["median", "min", "max"]).dropna()
+        if stats.empty:
+            continue
+        err = [stats["median"] - stats["min"], stats["max"] - stats["median"]]
+        ax.errorbar(stats.index, stats["median"], yerr=err, marker="o", capsize=3, label=label, color=colours[label])
+    _thresholds(ax)
+    ax.set_yscale("log")
+    if x_all.min() > 0 and x_all.max() / x_all.min() >= 10:
+        ax.set_xscale("log")
+    note = f" (also varying: {', '.join(c.removeprefix(analysis.PARAM_PREFIX) for c in varying[1:])})" if len(varying) > 1 else ""
+    ax.set(xlabel=knob, ylabel="final relative L2 error (test points)", title=f"{problem}: error against {knob}{note}")
+    name = _file_name("error_vs_scale", problem)
+    _save(fig, [ax], out_dir / name)
+    return Plot(name, f"{problem}: final error against {knob}, median over seeds with min-max bars{note}")
+
+
+def error_vs_steps(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], out_dir: Path, problem: str) -> list[Plot]:
+    """Error at each optimiser-step checkpoint of the iterative methods (equal-steps view)."""
+    iterative = runs[runs["trace_kind"] == "iterative"]
+    colours = _colours(runs)
+    plots = []
+    for k, settings in enumerate(_chunks(list(iterative["setting"].unique())), start=1):
+        fig, axes = _panels(len(settings))
+        for ax, setting in zip(axes, settings):
+            for label, group in iterative[iterative["setting"] == setting].groupby("label", sort=False):
+                per_seed = {r: curves[r].drop_duplicates("step", keep="last").set_index("step")["rel_l2"] for r in group["record_id"]}
+                table = pd.concat(per_seed, axis=1).sort_index()
+                if table.empty:
+                    continue
+                median, low, high = analysis.seed_band(table.to_numpy().T)
+                ax.plot(table.index, median, label=label, color=colours[label])
+                ax.fill_between(table.index, low, high, color=colours[label], alpha=0.2, linewidth=0)
+            _thresholds(ax)
+            ax.set(yscale="log", title=f"{problem}: {setting}" if setting else problem, xlabel="optimiser step", ylabel="relative L2 error (test points)")
+        name = _file_name("error_vs_steps", problem, k)
+        _save(fig, axes, out_dir / name)
+        plots.append(Plot(name, f"{problem}: error against optimiser step (iterative methods), median over seeds with min-max band ({k})"))
+    return plots
+
+
+def _iterative_band(ax: plt.Axes, seed_curves: list[pd.DataFrame], label: str, colour: str) -> None:
+    """Median of the seeds' best-error-so far on a shared log time grid, with a min-max band."""
+    positive = [c[c["cost"] > 0] for c in seed_curves]
+    positive = [c for c in positive if len(c)]
+    if not positive:
+        return
+    start = min(c["cost"].iloc[0] for c in positive)
+    stop = max(c["cost"].iloc[-1] for c in positive)
+    grid = np.geomspace(start, stop, _GRID_POINTS) if stop > start else np.array([start])
+    values = np.vstack([analysis.best_so_far(c, grid) for c in positive])
+    median, low, high = analysis.seed_band(values)
+    ax.plot(grid, median, label=f"{label} (n={len(positive)})", color=colour)
+    ax.fill_between(grid, low, high, color=colour, alpha=0.2, linewidth=0)
+
+
+def _refinement_lines(ax: plt.Axes, seed_curves: list[pd.DataFrame], label: str, colour: str) -> None:
+    """One marker line per run through its resolutions, cheapest first."""
+    for i, curve in enumerate(seed_curves):
+        curve = curve[curve["cost"] > 0]
+        ax.plot(curve["cost"], curve["rel_l2"], marker="s", markersize=4, linestyle="--", color=colour,
+                label=label if i == 0 else None)
+
+
+def _thresholds(ax: plt.Axes) -> None:
+    for eps in analysis.THRESHOLDS:
+        ax.axhline(eps, color="grey", linestyle=":", linewidth=1)
+
+
+def _panels(n: int) -> tuple[plt.Figure, list[plt.Axes]]:
+    fig, axes = plt.subplots(1, n, figsize=(5.5 * n, 4.5), squeeze=False)
+    return fig, list(axes[0])
+
+
+def _save(fig: plt.Figure, axes: list[plt.Axes], path: Path) -> None:
+    for ax in axes:
+        ax.grid(True, which="major", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small")
+        low, high = ax.get_xlim()
+        if ax.get_xscale() == "log" and high < 10 * low:  # under a decade: label ticks plainly, not as 3.6x10^0
+            ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+            ax.xaxis.set_minor_formatter(ticker.FuncFormatter(lambda x, _: f"{x:g}"))
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _colours(runs: pd.DataFrame) -> dict[str, str]:
+    """A fixed colour per label, so a configuration looks the same in every figure."""
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return {label: cycle[i % len(cycle)] for i, label in enumerate(sorted(runs["label"].unique()))}
+
+
+def _chunks(items: list[str]) -> list[list[str]]:
+    return [items[i:i + PANELS_PER_FIGURE] for i in range(0, len(items), PANELS_PER_FIGURE)]
+
+
+def _file_name(kind: str, problem: str, k: int | None = None) -> str:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", problem)
+    return f"{kind}_{safe}{'' if k is None else f'_{k}'}.png"

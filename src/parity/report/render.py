@@ -1,0 +1,214 @@
+"""The report as Markdown text, and the same text as a standalone HTML page.
+
+Markdown is the source of truth (readable in a terminal, diffable in git); the HTML is a
+straight conversion of it, so the two can never disagree.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import markdown
+import pandas as pd
+
+from parity.report import analysis
+from parity.report.plots import Plot
+
+ENV_COLUMNS = {
+    "versions.jax": "jax", "versions.equinox": "equinox", "versions.optax": "optax", "versions.numpy": "numpy",
+    "versions.scipy": "scipy", "python": "python", "host": "host", "cpu_count": "CPUs", "device_kind": "device",
+}
+CONVENTIONS = (
+    "Conventions: errors are relative L2 (and L1 norm) errors on held-out test points, never on training points. "
+    "The cost of a SciML run includes setup, JIT compile and training time (evaluation excluded); "
+    "the cost of a classical solve is its own time including setup. "
+    "Every statistic over seeds is the median with its min-max spread, never the best seed. "
+    "Classical solvers are deterministic: one run each, whose trace is a refinement curve (one solve per resolution)."
+)
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 78em; padding: 0 1em; line-height: 1.45; color: #222; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
+th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: left; }
+th { background: #f0f0f0; }
+img { max-width: 100%; height: auto; }
+code { background: #f4f4f4; padding: 0 0.2em; }
+"""
+
+
+def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plots: Mapping[str, Sequence[Plot]], title: str, description: str) -> str:
+    """The whole report as Markdown; ``plots`` maps each problem to its written figures."""
+    problems = list(runs["problem"].unique())
+    parts = [_header(runs, title, description), "## Time to accuracy",
+             "Time (including setup and compile) until the relative L2 error on the test points first reaches ε: "
+             "median over all seeds, a seed that never got there counting as infinitely slow (so the cell says "
+             "'not reached' unless at least half of the seeds got there), with (k/n) how many of the n seeds did."]
+    for problem in problems:
+        chosen = runs[runs["problem"] == problem]
+        parts += [f"### {problem}", _time_to_accuracy(chosen, curves)]
+    parts += ["## Error at equal wall time",
+              "Lowest relative L2 error reached within each cost budget (time including setup and compile); "
+              "for classical solvers the best resolution whose solve fits in the budget. "
+              "Median over seeds; (k/n) when only k of n seeds had a result by then, — when none had."]
+    for problem in problems:
+        chosen = runs[runs["problem"] == problem]
+        parts += [f"### {problem}", _error_at_budget(chosen, curves)]
+    parts += ["## Final accuracy and cost",
+              "Errors: median [min–max] over seeds. Times: median over seeds, in seconds; "
+              "train / solve is training time for SciML and solve time for classical solvers."]
+    for problem in problems:
+        parts += [f"### {problem}", _final(runs[runs["problem"] == problem])]
+    parts.append("## Plots")
+    for problem in problems:
+        parts.append(f"### {problem}")
+        parts += [f"![{p.caption}]({p.name})\n\n*{p.caption}*" for p in plots.get(problem, [])] or ["No plots."]
+    parts += ["## Failures", _failures(runs), "## Environment", _environment(runs)]
+    return "\n\n".join(parts) + "\n"
+
+
+def html_page(text: str, title: str) -> str:
+    """``text`` (Markdown) converted to a self-contained HTML page."""
+    body = markdown.markdown(text, extensions=["tables"])
+    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
+            f"<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
+
+
+def error_text(value: float) -> str:
+    return "—" if not _finite(value) else f"{value:.2e}"
+
+
+def seconds_text(value: float) -> str:
+    """Three significant digits, without an exponent above 1e-4 s."""
+    if not _finite(value):
+        return "—"
+    return f"{value:.0f} s" if abs(value) >= 100 else f"{value:.3g} s"
+
+
+def pipe_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    """A Markdown pipe table; pipes inside cells are escaped."""
+    def line(cells: Sequence[Any]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
+
+    return "\n".join([line(headers), line(["---"] * len(headers)), *map(line, rows)])
+
+
+def _header(runs: pd.DataFrame, title: str, description: str) -> str:
+    dates = runs["created_utc"].dt.strftime("%Y-%m-%d")
+    date = dates.min() if dates.min() == dates.max() else f"{dates.min()} to {dates.max()}"
+    commits = _distinct(runs["git_commit"].str[:12])
+    if "git_dirty" in runs and runs["git_dirty"].fillna(False).astype(bool).any():
+        commits += " (some with uncommitted changes)"
+    problems = runs["problem"].unique()
+    facts = (f"{len(runs)} records, {len(problems)} problem{'s' if len(problems) != 1 else ''}; "
+             f"git commit {commits}; host {_distinct(runs['host'])}; device {_distinct(runs['device_kind'])}; date {date}.")
+    params = []
+    for problem in problems:
+        chosen = runs[runs["problem"] == problem]
+        fixed = ", ".join(f"{k}={analysis.param_text(v)}" for k, v in analysis.fixed_params(chosen).items()) or "none"
+        varying = ", ".join(c.removeprefix(analysis.PARAM_PREFIX) for c in analysis.varying_params(chosen)) or "none"
+        params.append(f"- `{problem}`: varying {varying}; fixed {fixed}")
+    parts = [f"# {title}", description.strip(), facts, CONVENTIONS, "Problem parameters:\n\n" + "\n".join(params)]
+    return "\n\n".join(p for p in parts if p)
+
+
+def _time_to_accuracy(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame]) -> str:
+    table = analysis.time_to_accuracy_table(runs, curves)
+
+    def cell(row: pd.Series) -> str:
+        if not _finite(row["median_s"]):
+            return f"not reached ({row['reached']}/{row['n']})"
+        return f"{seconds_text(row['median_s'])} ({row['reached']}/{row['n']})"
+
+    return _wide(runs, table, "eps", lambda eps: f"ε = {eps:.0e}", cell)
+
+
+def _error_at_budget(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame]) -> str:
+    budgets = analysis.budgets_for(curves[r] for r in runs["record_id"])
+    table = analysis.error_at_budget_table(runs, curves, budgets)
+
+    def cell(row: pd.Series) -> str:
+        partial = f" ({row['available']}/{row['n']})" if 0 < row["available"] < row["n"] else ""
+        return error_text(row["median"]) + partial
+
+    return _wide(runs, table, "budget_s", lambda b: f"≤ {seconds_text(b)}", cell)
+
+
+def _wide(runs: pd.DataFrame, long: pd.DataFrame, column: str, heading: Callable[[float], str], cell: Callable[[pd.Series], str]) -> str:
+    """One row per group, one column per value of ``long[column]``."""
+    keys = list(long[column].unique())
+    rows = []
+    for key, group in long.groupby(analysis.GROUP, sort=False):
+        cells = dict(zip(group[column], group.apply(cell, axis=1)))
+        rows.append([*_group_cells(runs, key), *(cells[k] for k in keys)])
+    return pipe_table([*_group_headers(runs), *map(heading, keys)], rows)
+
+
+def _final(runs: pd.DataFrame) -> str:
+    table = analysis.final_table(runs)
+    headers = [*_group_headers(runs), "seeds", "status", "rel L2 (test)", "L1 norm (test)", "setup", "compile",
+               "train / solve", "inference", "steps", "steps/s", "n_params"]
+    rows = []
+    for _, r in table.iterrows():
+        work = r["train_s"] if _finite(r["train_s"]) else r["solve_s"]
+        rows.append([
+            *_group_cells(runs, tuple(r[analysis.GROUP])), r["n"], _statuses(r["statuses"]),
+            _spread(r, "rel_l2"), _spread(r, "norm_l1"), seconds_text(r["setup_s"]), seconds_text(r["compile_s"]),
+            seconds_text(work), seconds_text(r["inference_s"]), _integer(r["steps"]), _integer(r["steps_per_s"]),
+            _integer(r["info.n_params"]),
+        ])
+    return pipe_table(headers, rows)
+
+
+def _failures(runs: pd.DataFrame) -> str:
+    failed = analysis.failures(runs)
+    if failed.empty:
+        return "None: every run finished with status ok."
+    rows = [[r["problem"], r["setting"] or "—", r["label"], int(r["seed"]) if _finite(r["seed"]) else "—", r["status"], r["first_line"] or "—"]
+            for _, r in failed.iterrows()]
+    return pipe_table(["problem", "parameters", "label", "seed", "status", "message"], rows)
+
+
+def _environment(runs: pd.DataFrame) -> str:
+    columns = [c for c in ENV_COLUMNS if c in runs]
+    envs = runs[columns].astype(str).replace({"nan": "—", "": "—"}).value_counts(sort=False).reset_index()
+    rows = [[*r[columns], r["count"]] for _, r in envs.iterrows()]
+    return pipe_table([*(ENV_COLUMNS[c] for c in columns), "records"], rows)
+
+
+def _group_headers(runs: pd.DataFrame) -> list[str]:
+    return ["parameters", "label"] if runs["setting"].ne("").any() else ["label"]
+
+
+def _group_cells(runs: pd.DataFrame, key: tuple[str, str, str]) -> list[str]:
+    _, setting, label = key
+    return [setting, label] if runs["setting"].ne("").any() else [label]
+
+
+def _spread(row: pd.Series, col: str) -> str:
+    median, low, high = row[col], row[f"{col}_min"], row[f"{col}_max"]
+    if not _finite(median) or low == high:
+        return error_text(median)
+    return f"{error_text(median)} [{error_text(low)}–{error_text(high)}]"
+
+
+def _statuses(counts: Mapping[str, int]) -> str:
+    ordered = sorted(counts.items(), key=lambda kv: (kv[0] != "ok", -kv[1], kv[0]))
+    return ", ".join(f"{n} {status}" for status, n in ordered)
+
+
+def _integer(value: float) -> str:
+    return f"{value:.0f}" if _finite(value) else "—"
+
+
+def _distinct(values: pd.Series) -> str:
+    names = sorted({v for v in values if v}) or ["unknown"]
+    return ", ".join(names)
+
+
+def _finite(value: Any) -> bool:
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,196 @@
+"""Run -> record -> store, the CLI, and sweeps that survive being killed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from parity.cli import main
+from parity.harness import Case, Store, load_records, load_sweep, run_case
+from parity.harness.run import UnsupportedError
+from parity.knobs import ParameterError
+from parity.problems import ForwardProblem, MultiScale1D
+from parity.problems.derivatives import partial
+from parity.solvers import FBPINN, Budget, Chebyshev
+
+
+def test_run_case_appends_a_complete_record_and_trace(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    record = run_case(Case(MultiScale1D(omega2=30), FBPINN(steps_per_dispatch=50), seed=3, budget=Budget(steps=200)), store)
+    assert record["status"] == "ok" and record["seed"] == 3 and record["steps"] == 200
+    for key in ("compile_s", "train_s", "setup_s", "inference_s", "peak_rss_mb", "steps_per_s", "rel_l2", "norm_l1"):
+        assert record[key] > 0, key
+    assert record["device_kind"] and record["device_count"] == 1 and record["versions"]["jax"]
+    assert record["problem_params"]["omega2"] == 30.0 and record["solver_config"]["levels"] == [30]
+
+    trace = store.trace(record)
+    assert list(trace["step"]) == [0, 50, 100, 150, 200]
+    assert trace["wall_s"].is_monotonic_increasing
+    assert trace["rel_l2"].iloc[-1] == pytest.approx(record["rel_l2"], rel=1e-4)  # final = last checkpoint
+
+    frame = load_records(tmp_path)
+    assert len(frame) == 1
+    assert {"problem_params.omega2", "solver_config.levels", "versions.jax", "info.n_params"} <= set(frame.columns)
+
+
+def test_a_crashing_solver_is_recorded_as_an_error(tmp_path: Path) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Exploding(Chebyshev):
+        name: ClassVar[str] = "exploding"
+
+        def solve(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            raise RuntimeError("boom")
+
+    record = run_case(Case(MultiScale1D(), Exploding()), Store(tmp_path))
+    assert record["status"] == "error" and "RuntimeError: boom" in record["message"]
+    assert load_records(tmp_path)["status"].tolist() == ["error"]
+
+
+def test_store_is_append_only(tmp_path: Path) -> None:
+    store = Store(tmp_path)
+    case = Case(MultiScale1D(), Chebyshev(resolutions=(16, 128)))
+    first, second = run_case(case, store), run_case(case, store)
+    assert first["record_id"] != second["record_id"] and first["case_key"] == second["case_key"]
+    assert len(list((tmp_path / "records").glob("*.json"))) == 2
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+@dataclasses.dataclass(frozen=True)
+class ResidualOnly(ForwardProblem):
+    """A forward problem without the SourceODE1D capability that quadrature needs."""
+
+    name: ClassVar[str] = "residual_only"
+    description: ClassVar[str] = "u' = 0 on [0, 1]"
+    in_dim: ClassVar[int] = 1
+    out_dim: ClassVar[int] = 1
+    bounds = (np.zeros(1), np.ones(1))
+
+    def residual(self, u, x):  # type: ignore[no-untyped-def]
+        return partial(u, x, 0)[1]
+
+    def ansatz(self, x, raw):  # type: ignore[no-untyped-def]
+        return x * raw
+
+    def reference(self, x):  # type: ignore[no-untyped-def]
+        return np.zeros_like(x)
+
+    def collocation_points(self, n):  # type: ignore[no-untyped-def]
+        return np.linspace(0, 1, n)[:, None]
+
+    def test_points(self):  # type: ignore[no-untyped-def]
+        return np.linspace(0.01, 0.99, 7)[:, None]
+
+
+def test_unsupported_pairs_are_refused() -> None:
+    assert FBPINN.supports(ResidualOnly()) and not Chebyshev.supports(ResidualOnly())
+    with pytest.raises(UnsupportedError, match="solver 'chebyshev' does not support problem 'residual_only'"):
+        Case(ResidualOnly(), Chebyshev())
+
+
+def test_cli_run_json_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["run", "multiscale_1d", "--solver", "chebyshev", "--set", "omega2=20", "--store", str(tmp_path), "--quiet"]
+    assert main([*args, "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["problem_params"]["omega2"] == 20.0 and record["rel_l2"] < 1e-6
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "chebyshev on multiscale_1d" in out and "rel_l2" in out and ": ok" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "nosuch", "--solver", "pinn"], "unknown problem 'nosuch'; available: multiscale_1d"),
+        (["run", "multiscale_1d", "--solver", "nosuch"], "unknown solver 'nosuch'; available: chebyshev, fbpinn, pinn, rk_ode"),
+        (["run", "multiscale_1d", "--solver", "pinn", "--set", "omega2=-1"], "parameter 'omega2' = -1.0 is not allowed; allowed: finite number > 0"),
+        (["run", "multiscale_1d", "--solver", "pinn", "--set", "omega2=nan"], "parameter 'omega2' must be finite; got nan"),
+        (["run", "multiscale_1d", "--solver", "pinn", "--set", "omega2"], "--set expects KEY=VALUE; got 'omega2'"),
+        (["run", "multiscale_1d", "--solver", "pinn", "--set", "colour=red"], "--set colour: no such knob"),
+        (["run", "multiscale_1d", "--solver", "pinn", "--steps", "0"], "budget steps must be an integer >= 1; got 0"),
+        (["sweep", "no/such/file.toml"], "No such file"),
+    ],
+)
+def test_cli_errors_are_clear(argv: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*argv, "--store", str(tmp_path)] if argv[0] == "run" else argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cli_list_shows_knobs_and_supporting_solvers(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "multiscale_1d" in out and "omega2" in out and "default 15.0" in out
+    assert "solvers: chebyshev, fbpinn, pinn, rk_ode" in out
+
+
+SWEEP = """
+name = "resume"
+problem = "multiscale_1d"
+seeds = [0, 1]
+steps = 300
+timeout_s = 300
+[grid]
+omega2 = [10.0, 20.0]
+[[solvers]]
+name = "chebyshev"
+config = {{ resolutions = [32, 256] }}
+[[solvers]]
+name = "fbpinn"
+label = "small fbpinn"
+config = {{ levels = [8], steps_per_dispatch = 100 }}
+"""
+
+
+def test_sweep_file_validation(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('problem = "multiscale_1d"\nsolvers = [{ name = "fbpinn", confg = {} }]\n')
+    with pytest.raises(ParameterError, match=r"unknown key\(s\) \['confg'\]"):
+        load_sweep(path)
+    path.write_text('problem = "multiscale_1d"\nsolvers = [{ name = "fbpinn" }]\n[grid]\nomega2 = [-1.0]\n')
+    with pytest.raises(ParameterError, match="omega2"):
+        load_sweep(path)
+
+
+@pytest.mark.slow
+def test_sweep_killed_mid_run_loses_nothing_and_resumes(tmp_path: Path) -> None:
+    sweep_file = tmp_path / "resume.toml"
+    sweep_file.write_text(SWEEP.format())
+    sweep = load_sweep(sweep_file)
+    assert len(sweep.cases) == 2 * (1 + 2)  # deterministic chebyshev runs one seed
+
+    store_dir = tmp_path / "store"
+    command = [sys.executable, "-m", "parity", "sweep", str(sweep_file), "--store", str(store_dir), "--quiet"]
+    process = subprocess.Popen(command, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while len(list((store_dir / "records").glob("*.json"))) < 2:
+        assert process.poll() is None, "the sweep ended before it could be interrupted"
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # the sweep and its worker, as a hard kill would
+    process.wait()
+
+    survivors = {p.name: p.read_text() for p in (store_dir / "records").glob("*.json")}
+    assert 2 <= len(survivors) < len(sweep.cases)
+    assert all(json.loads(text)["status"] == "ok" for text in survivors.values())
+
+    subprocess.run(command, check=True, timeout=300)
+    frame = load_records(store_dir)
+    assert sorted(frame["case_key"]) == sorted(c.key() for c in sweep.cases)  # each case exactly once
+    assert (frame["status"] == "ok").all()
+    for name, text in survivors.items():  # finished records untouched
+        assert (store_dir / "records" / name).read_text() == text
+    assert not list(store_dir.rglob("*.tmp"))
+
+    subprocess.run(command, check=True, timeout=120)  # a finished sweep reruns nothing
+    assert len(load_records(store_dir)) == len(sweep.cases)
+    assert isinstance(frame.loc[0, "created_utc"], pd.Timestamp)

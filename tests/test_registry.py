@@ -1,0 +1,76 @@
+"""Plugins: built-ins and third-party packages register the same way; broken ones are skipped."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from parity.harness import registry
+
+PLUGIN = '''
+import dataclasses
+from typing import ClassVar
+from parity.problems import MultiScale1D
+from parity.problems.base import ForwardProblem
+
+
+@dataclasses.dataclass(frozen=True)
+class ShiftedWave(MultiScale1D):
+    name: ClassVar[str] = "shifted_wave"
+
+
+class NotAProblem:
+    pass
+'''
+
+ENTRY_POINTS = """
+[parity.problems]
+shifted_wave = thirdparty_plugin:ShiftedWave
+broken = thirdparty_missing_module:Thing
+imposter = thirdparty_plugin:NotAProblem
+"""
+
+
+@pytest.fixture
+def third_party_package(tmp_path: Path) -> Iterator[Path]:
+    """An installed-looking distribution: a module plus its .dist-info with entry points."""
+    (tmp_path / "thirdparty_plugin.py").write_text(textwrap.dedent(PLUGIN))
+    info = tmp_path / "thirdparty_plugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-plugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(ENTRY_POINTS)
+    sys.path.insert(0, str(tmp_path))
+    registry.refresh()
+    yield tmp_path
+    sys.path.remove(str(tmp_path))
+    sys.modules.pop("thirdparty_plugin", None)
+    registry.refresh()
+
+
+def test_builtins_register_through_entry_points() -> None:
+    assert list(registry.problems()) == ["multiscale_1d"]
+    assert set(registry.solvers()) == {"chebyshev", "fbpinn", "pinn", "rk_ode"}
+    problem = registry.problem_class("multiscale_1d")()
+    assert registry.solvers_for(problem) == ["chebyshev", "fbpinn", "pinn", "rk_ode"]
+
+
+def test_third_party_plugin_is_first_class_and_broken_ones_are_skipped(
+    third_party_package: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    problems = registry.problems()
+    assert "shifted_wave" in problems and "multiscale_1d" in problems
+    assert "broken" not in problems and "imposter" not in problems
+    assert "fbpinn" in registry.solvers_for(problems["shifted_wave"]())
+    err = capsys.readouterr().err.strip().splitlines()
+    assert any(line.startswith("parity: skipped plugin 'broken' (thirdparty_missing_module:Thing): ModuleNotFoundError") for line in err)
+    assert any(line.startswith("parity: skipped plugin 'imposter'") and "not a Problem subclass" in line for line in err)
+    assert len(err) == 2  # one line per bad plugin
+
+
+def test_unknown_names_list_what_exists() -> None:
+    with pytest.raises(registry.UnknownNameError, match=r"unknown solver 'fem'; available: chebyshev, fbpinn, pinn, rk_ode"):
+        registry.solver_class("fem")

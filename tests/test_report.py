@@ -1,0 +1,121 @@
+"""The comparison report: honest costs, medians over seeds, and the files it writes."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from parity.harness.store import Store, load_records
+from parity.report import write_report
+from parity.report.analysis import cost_curve, select_runs, time_to_accuracy, time_to_accuracy_table
+
+_ERRORS = ("rel_l2", "norm_l1", "max_abs")
+
+
+def _trace(wall: list[float], rel_l2: list[float], steps: list[int] | None = None) -> pd.DataFrame:
+    return pd.DataFrame({
+        "wall_s": wall, "step": steps if steps is not None else [100 * i for i in range(len(wall))],
+        "loss": [float("nan")] * len(wall), "rel_l2": rel_l2, "norm_l1": rel_l2, "max_abs": rel_l2,
+    })
+
+
+def _record(case_key: str, *, label: str, seed: int = 0, omega2: float = 1.0, status: str = "ok", message: str = "",
+            classical: bool = False, setup_s: float = 1.0, compile_s: float = 2.0, final: float = 1e-3,
+            created: str = "2026-01-01T00:00:00+00:00") -> dict[str, Any]:
+    return {
+        "record_id": f"{case_key}-{created[:10]}", "case_key": case_key, "created_utc": created,
+        "problem": "toy", "problem_params": {"omega1": 1.0, "omega2": omega2},
+        "solver": "cheb" if classical else "pinn", "family": "classical" if classical else "sciml", "label": label,
+        "solver_config": {"width": 8}, "seed": seed, "budget_steps": 0 if classical else 1000,
+        "status": status, "message": message, "trace_kind": "refinement" if classical else "iterative",
+        **{name: final for name in _ERRORS},
+        "setup_s": 0.0 if classical else setup_s, "compile_s": None if classical else compile_s,
+        "train_s": None if classical else 5.0, "solve_s": 0.004 if classical else None, "eval_s": None,
+        "inference_s": 0.001, "total_s": 9.0, "steps": None if classical else 400, "steps_per_s": None if classical else 80.0,
+        "info": {} if classical else {"n_params": 321}, "versions": {"jax": "0.1", "numpy": "2.0"},
+        "git_commit": "abc123", "host": "testhost", "cpu_count": 4, "device_kind": "cpu", "device_count": 1,
+        "peak_rss_mb": 100.0, "python": "3.12.0",
+    }
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    """Three PINN seeds per omega2 reaching 1e-2 at training 3, 7 and 27 s (cost 6, 10, 30 s); one Chebyshev run each."""
+    store = Store(tmp_path / "store")
+    for omega2 in (1.0, 4.0):
+        for seed, reach in enumerate((3.0, 7.0, 27.0)):
+            trace = _trace([0.0, 1.0, reach, 40.0], [1.0, 0.5, 0.009, 0.0008])
+            store.append(_record(f"p{omega2:g}-{seed}", label="pinn", seed=seed, omega2=omega2, final=0.0008), trace)
+        cheb = _trace([0.001, 0.002, 0.004], [0.5, 0.05, 1e-12], steps=[8, 16, 32])
+        store.append(_record(f"c{omega2:g}", label="cheb", omega2=omega2, classical=True, final=1e-12), cheb)
+    # A superseded attempt: the later record of the same case must win.
+    store.append(_record("d", label="pinn", seed=9, omega2=4.0, status="error", message="RuntimeError: boom\ntraceback"), None)
+    store.append(_record("d", label="pinn", seed=9, omega2=4.0, status="diverged", message="non-finite loss\nmore",
+                         final=float("nan"), created="2026-01-02T00:00:00+00:00"), _trace([0.0, 1.0], [1.0, 0.9]))
+    return store
+
+
+def test_time_to_accuracy_includes_setup_and_compile() -> None:
+    run = {"trace_kind": "iterative", "setup_s": 1.0, "compile_s": 2.0}
+    curve = cost_curve(run, _trace([0.0, 1.0, 3.0, 5.0], [1.0, 0.5, 0.009, 0.02]))
+    assert time_to_accuracy(curve, 1e-2) == pytest.approx(6.0)
+    assert time_to_accuracy(curve, 1e-1) == pytest.approx(6.0)
+    assert math.isnan(time_to_accuracy(curve, 1e-3))
+
+
+def test_time_to_accuracy_refinement_picks_cheapest_resolution() -> None:
+    run = {"trace_kind": "refinement", "setup_s": 0.0, "compile_s": float("nan")}
+    curve = cost_curve(run, _trace([0.001, 0.004, 0.002], [0.1, 1e-4, 1e-3], steps=[8, 32, 16]))
+    assert time_to_accuracy(curve, 1e-2) == pytest.approx(0.002)
+    assert time_to_accuracy(curve, 1e-3) == pytest.approx(0.002)
+    assert time_to_accuracy(curve, 1e-4) == pytest.approx(0.004)
+
+
+def test_time_to_accuracy_table_uses_median_over_seeds(store: Store) -> None:
+    runs = select_runs(load_records(store.root), problem="toy")
+    curves = {r["record_id"]: cost_curve(r, store.trace(r)) for _, r in runs.iterrows()}
+    table = time_to_accuracy_table(runs, curves, thresholds=(1e-2, 1e-4)).set_index(["setting", "label", "eps"])
+    pinn = table.loc[("omega2=1", "pinn", 1e-2)]
+    assert pinn["median_s"] == pytest.approx(10.0)  # median of 6, 10, 30: not the best seed (6), not the mean
+    assert (pinn["reached"], pinn["n"]) == (3, 3)
+    diverged_group = table.loc[("omega2=4", "pinn", 1e-2)]
+    # the diverged fourth seed never got there and counts as infinitely slow: median of 6, 10, 30, inf
+    assert (diverged_group["median_s"], diverged_group["reached"], diverged_group["n"]) == (pytest.approx(20.0), 3, 4)
+    assert table.loc[("omega2=1", "pinn", 1e-4), "reached"] == 0
+    assert table.loc[("omega2=1", "cheb", 1e-2), "median_s"] == pytest.approx(0.004)
+
+
+def test_write_report_files_and_tables(store: Store, tmp_path: Path) -> None:
+    out = tmp_path / "reports" / "toy"
+    index = write_report(store, out, title="toy report", description="A synthetic store.")
+    assert index == out / "index.md"
+    for name in ("index.md", "index.html", "error_vs_time_toy_1.png", "error_vs_scale_toy.png", "error_vs_steps_toy_1.png"):
+        assert (out / name).stat().st_size > 0, name
+    text = index.read_text()
+    assert "13 records" not in text and "9 records" in text  # the superseded attempt is not counted
+    assert "| parameters | label | ε = 1e-01 | ε = 1e-02 | ε = 1e-03 |" in text
+    assert "| omega2=1 | pinn | 10 s (3/3) | 10 s (3/3) | 43 s (3/3) |" in text
+    assert "| omega2=4 | pinn | 20 s (3/4) | 20 s (3/4) | 43 s (3/4) |" in text  # the miss counts as never
+    assert "| omega2=1 | cheb | 0.002 s (1/1) | 0.004 s (1/1) | 0.004 s (1/1) |" in text
+    assert "fixed omega1=1" in text
+    assert "3 ok, 1 diverged" in text
+    assert "non-finite loss" in text and "boom" not in text and "more" not in text.split("## Failures")[1].split("##")[0]
+    assert "](error_vs_time_toy_1.png)" in text
+    page = (out / "index.html").read_text()
+    assert "<title>toy report</title>" in page and "<table>" in page and 'src="error_vs_scale_toy.png"' in page
+
+
+def test_write_report_restricts_to_case_keys(store: Store, tmp_path: Path) -> None:
+    text = write_report(store, tmp_path / "r", case_keys={"c1", "c4"}).read_text()
+    assert "2 records" in text and "| omega2=4 | cheb |" in text and "pinn" not in text
+
+
+def test_write_report_raises_when_nothing_matches(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no records match"):
+        write_report(store, tmp_path / "r", problem="nonexistent")
+    with pytest.raises(ValueError, match="no records match"):
+        write_report(Store(tmp_path / "empty"), tmp_path / "r")

@@ -1,0 +1,96 @@
+"""Every solver against the analytic solution, on held-out test points."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import silent
+from parity.problems import MultiScale1D
+from parity.solvers import FBPINN, PINN, Budget, Chebyshev, Evaluator, RungeKuttaODE, SolveResult
+
+
+def rel_l2_at(result: SolveResult, step: int) -> float:
+    return next(c.metrics["rel_l2"] for c in result.trace if c.step == step)
+
+
+@pytest.mark.parametrize("omega2", [15.0, 60.0])
+def test_chebyshev_converges_spectrally(omega2: float) -> None:
+    problem = MultiScale1D(omega2=omega2)
+    x = problem.test_points()
+    result = Chebyshev().solve(problem, Budget(), 0, Evaluator(x, problem.reference(x)), silent)
+    errors = [c.metrics["rel_l2"] for c in result.trace]
+    assert result.status == "ok" and result.trace_kind == "refinement"
+    assert errors[-1] <= 1e-6
+    assert errors[0] > 1e-1  # the coarsest degree cannot resolve w2
+    wavelengths = 2 * omega2 * problem.half_width / (2 * np.pi)
+    resolved = [c.metrics["rel_l2"] for c in result.trace if c.step >= 1.3 * np.pi * wavelengths]
+    assert max(resolved) < 1e-9  # exponential convergence past ~pi points per wavelength
+    np.testing.assert_allclose(result.predict(x), problem.reference(x), atol=1e-9)
+
+
+def test_runge_kutta_reaches_tolerance_order_accuracy(problem: MultiScale1D, evaluator: Evaluator) -> None:
+    result = RungeKuttaODE().solve(problem, Budget(), 0, evaluator, silent)
+    errors = [c.metrics["rel_l2"] for c in result.trace]
+    assert errors[-1] <= 1e-6
+    assert errors[-1] < errors[0] * 1e-6  # a tolerance sweep is a real refinement curve
+    costs = [c.step for c in result.trace]
+    assert costs == sorted(costs)  # tighter tolerance, more right-hand-side evaluations
+
+
+@pytest.fixture(scope="module")
+def fbpinn_runs() -> list[SolveResult]:
+    problem = MultiScale1D()
+    x = problem.test_points()
+    evaluator = Evaluator(x, problem.reference(x))
+    return [FBPINN().solve(problem, Budget(steps=5000), seed, evaluator, silent) for seed in (0, 1)]
+
+
+@pytest.mark.slow
+def test_fbpinn_reaches_one_percent_on_every_seed(fbpinn_runs: list[SolveResult]) -> None:
+    for result in fbpinn_runs:
+        assert result.status == "ok"
+        assert result.info["steps"] == 5000 and result.info["n_subdomains"] == 30
+        assert result.trace[-1].metrics["rel_l2"] <= 1e-2
+        assert result.timings["compile_s"] > 0 and result.timings["train_s"] > 0
+
+
+@pytest.mark.slow
+def test_fbpinn_beats_pinn_at_equal_steps(fbpinn_runs: list[SolveResult], problem: MultiScale1D, evaluator: Evaluator) -> None:
+    pinn = PINN(width=64, depth=4).solve(problem, Budget(steps=2000), 0, evaluator, silent)
+    fbpinn_errors = [rel_l2_at(r, 2000) for r in fbpinn_runs]
+    pinn_error = pinn.trace[-1].metrics["rel_l2"]
+    assert pinn_error > 0.3  # spectral bias: a global PINN barely starts on w2 = 15
+    assert max(fbpinn_errors) < pinn_error / 3
+
+
+@pytest.mark.slow
+def test_multilevel_fbpinn_beats_one_level_at_equal_steps(fbpinn_runs: list[SolveResult], problem: MultiScale1D, evaluator: Evaluator) -> None:
+    multilevel = FBPINN(levels=(1, 2, 4, 8, 16, 32)).solve(problem, Budget(steps=2000), 0, evaluator, silent)
+    assert multilevel.info["n_subdomains"] == 63
+    assert multilevel.trace[-1].metrics["rel_l2"] < 5e-2
+    assert multilevel.trace[-1].metrics["rel_l2"] < min(rel_l2_at(r, 2000) for r in fbpinn_runs)
+
+
+@dataclasses.dataclass(frozen=True)
+class PoisonedProblem(MultiScale1D):
+    """A residual that turns non-finite: training must stop with status 'diverged'."""
+
+    name: ClassVar[str] = "poisoned"
+
+    def residual(self, u, x):  # type: ignore[no-untyped-def]
+        return super().residual(u, x) * jnp.nan
+
+
+def test_divergence_is_a_status_not_an_exception() -> None:
+    problem = PoisonedProblem()
+    x = problem.test_points()
+    result = FBPINN(steps_per_dispatch=10).solve(problem, Budget(steps=50), 0, Evaluator(x, problem.reference(x)), silent)
+    assert result.status == "diverged"
+    assert "non-finite loss" in result.message
+    assert result.info["steps"] == 0 and len(result.trace) == 1  # the initial checkpoint is kept
+
