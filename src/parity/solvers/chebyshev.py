@@ -21,6 +21,14 @@ from parity.solvers.base import Budget, Checkpoint, Evaluator, ProgressFn, Solve
 from parity.solvers.timing import median_time
 
 
+def chebyshev_solution(problem: SourceODE1D, degree: int) -> ChebyshevSeries:
+    """The solution as a Chebyshev series of ``degree`` + 1 terms on the problem's interval."""
+    assert isinstance(problem, ForwardProblem)
+    domain = [float(problem.bounds[0][0]), float(problem.bounds[1][0])]
+    x0, u0 = problem.anchor
+    return ChebyshevSeries.interpolate(problem.source, degree, domain=domain).integ(lbnd=x0) + u0
+
+
 @dataclasses.dataclass(frozen=True)
 class Chebyshev(Solver):
     name: ClassVar[str] = "chebyshev"
@@ -41,17 +49,11 @@ class Chebyshev(Solver):
 
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
         assert isinstance(problem, ForwardProblem) and isinstance(problem, SourceODE1D)
-        domain = [float(problem.bounds[0][0]), float(problem.bounds[1][0])]
-        x0, u0 = problem.anchor
-
-        def solve_at(degree: int) -> ChebyshevSeries:
-            return ChebyshevSeries.interpolate(problem.source, degree, domain=domain).integ(lbnd=x0) + u0
-
         trace: list[Checkpoint] = []
         series = None
         started = time.perf_counter()
         for i, degree in enumerate(self.resolutions):
-            seconds, series = median_time(lambda: solve_at(degree))
+            seconds, series = median_time(lambda: chebyshev_solution(problem, degree))
             metrics = evaluator(series(evaluator.x_test[:, 0])[:, None])
             trace.append(Checkpoint(wall_s=seconds, step=degree, metrics=metrics))
             progress(i + 1, len(self.resolutions), {"rel_l2": metrics["rel_l2"]})

@@ -25,7 +25,7 @@ from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, SolveResult, Solver
 from parity.solvers.decomposition import Level, Pairs, window
 from parity.solvers.networks import ACTIVATIONS, StackedMLP
-from parity.solvers.training import parameter_count, train
+from parity.solvers.training import TrainingTask, parameter_count, train
 
 Geometry = tuple[tuple[Float[Array, "s d"], Float[Array, "s d"]], ...]
 """Per level: (centres, half_widths)."""
@@ -69,44 +69,60 @@ class FBPINN(Solver):
         lower, upper = problem.bounds
         return [Level.regular(lower, upper, n, self.overlap) for n in self.levels]
 
-    def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
-        assert isinstance(problem, ForwardProblem)
-        t0 = time.perf_counter()
-        levels = self.decomposition(problem)
+    def networks(self, problem: ForwardProblem, seed: int) -> tuple[StackedMLP, ...]:
+        """One stack of subdomain networks per level, each level seeded independently."""
         sizes = (problem.in_dim, *[self.width] * self.depth, problem.out_dim)
-        seeds = np.random.SeedSequence(seed).generate_state(len(levels))
-        nets = tuple(
-            StackedMLP(lv.n_subdomains, sizes, ACTIVATIONS[self.activation], seed=int(s)) for lv, s in zip(levels, seeds)
+        seeds = np.random.SeedSequence(seed).generate_state(len(self.levels))
+        return tuple(
+            StackedMLP(lv.n_subdomains, sizes, ACTIVATIONS[self.activation], seed=int(s))
+            for lv, s in zip(self.decomposition(problem), seeds)
         )
-        geometry = tuple((jnp.asarray(lv.centres, jnp.float32), jnp.asarray(lv.half_widths, jnp.float32)) for lv in levels)
 
-        x_train_np = problem.collocation_points(self.n_collocation)
-        x_train = jnp.asarray(x_train_np, dtype=jnp.float32)
-        train_pairs = tuple(lv.pairs(x_train_np) for lv in levels)
-        x_test = jnp.asarray(evaluator.x_test, dtype=jnp.float32)
-        test_pairs = tuple(lv.pairs(evaluator.x_test) for lv in levels)
+    def evaluate(
+        self, problem: ForwardProblem, nets: tuple[StackedMLP, ...], pairs: tuple[Pairs, ...], x: Float[Array, "n d"]
+    ) -> Float[Array, "n out"]:
+        """u(x) at points whose point-subdomain ``pairs`` were found by :meth:`Level.pairs`."""
+        geometry = tuple((jnp.asarray(lv.centres, x.dtype), jnp.asarray(lv.half_widths, x.dtype)) for lv in self.decomposition(problem))
+        return problem.ansatz(x, fbpinn_raw(nets, geometry, pairs, x))
 
-        def u(nets: tuple[StackedMLP, ...], pairs: tuple[Pairs, ...], x: Float[Array, "n d"]) -> Float[Array, "n out"]:
-            return problem.ansatz(x, fbpinn_raw(nets, geometry, pairs, x))
+    def training_task(self, problem: ForwardProblem, seed: int, x_test: Float[np.ndarray, "m d"]) -> TrainingTask:
+        """Mean squared residual (scaled by the problem's residual scale) on the collocation points."""
+        levels = self.decomposition(problem)
+        x_train = problem.collocation_points(self.n_collocation)
+        train_pairs = tuple(lv.pairs(x_train) for lv in levels)
+        test_pairs = tuple(lv.pairs(x_test) for lv in levels)
+        x_test_j = jnp.asarray(x_test, dtype=jnp.float32)
 
         def loss(nets: tuple[StackedMLP, ...], data: tuple[Float[Array, "n d"], tuple[Pairs, ...]]) -> Float[Array, ""]:
             x, pairs = data
-            r = problem.residual(lambda x_: u(nets, pairs, x_), x) / problem.residual_scale
+            r = problem.residual(lambda x_: self.evaluate(problem, nets, pairs, x_), x) / problem.residual_scale
             return jnp.mean(r**2)
 
-        setup_s = time.perf_counter() - t0
-        outcome = train(
-            nets, loss, lambda nets_: u(nets_, test_pairs, x_test), (x_train, train_pairs), optax.adam(self.learning_rate),
-            steps=budget.steps, steps_per_dispatch=self.steps_per_dispatch,
-            evaluator=evaluator, progress=progress, max_seconds=budget.seconds,
+        return TrainingTask(
+            model=self.networks(problem, seed),
+            loss_fn=loss,
+            data=(jnp.asarray(x_train, dtype=jnp.float32), train_pairs),
+            predict_test=lambda nets: self.evaluate(problem, nets, test_pairs, x_test_j),
+            optimiser=optax.adam(self.learning_rate),
         )
 
-        evaluate = jax.jit(u)
+    def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
+        assert isinstance(problem, ForwardProblem)
+        t0 = time.perf_counter()
+        task = self.training_task(problem, seed, evaluator.x_test)
+        setup_s = time.perf_counter() - t0
+        outcome = train(
+            task, steps=budget.steps, steps_per_dispatch=self.steps_per_dispatch,
+            evaluator=evaluator, progress=progress, max_seconds=budget.seconds,
+        )
+        levels = self.decomposition(problem)
+        evaluate = jax.jit(lambda nets, pairs, x: self.evaluate(problem, nets, pairs, x))
 
         def predict(x: Float[np.ndarray, "m d"]) -> Float[np.ndarray, "m out"]:
             pairs = tuple(lv.pairs(x) for lv in levels)
             return np.asarray(evaluate(outcome.model, pairs, jnp.asarray(x, dtype=jnp.float32)))
 
+        _, train_pairs = task.data
         return SolveResult(
             status=outcome.status,
             trace=outcome.trace,

@@ -16,7 +16,7 @@ from parity.knobs import at_least, knob, positive
 from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, SolveResult, Solver
 from parity.solvers.networks import ACTIVATIONS, StackedMLP
-from parity.solvers.training import parameter_count, train
+from parity.solvers.training import TrainingTask, parameter_count, train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,29 +36,41 @@ class PINN(Solver):
     def supports(cls, problem: Problem) -> bool:
         return isinstance(problem, ForwardProblem)
 
+    def network(self, problem: ForwardProblem, seed: int) -> StackedMLP:
+        return StackedMLP(1, (problem.in_dim, *[self.width] * self.depth, problem.out_dim), ACTIVATIONS[self.activation], seed=seed)
+
+    @staticmethod
+    def evaluate(problem: ForwardProblem, model: StackedMLP, x: Float[Array, "n d"]) -> Float[Array, "n out"]:
+        """u(x): the network on inputs scaled to [-1, 1], through the problem's ansatz."""
+        lower, upper = (jnp.asarray(b, dtype=x.dtype) for b in problem.bounds)
+        return problem.ansatz(x, model((2.0 * (x - lower) / (upper - lower) - 1.0)[None])[0])
+
+    def training_task(self, problem: ForwardProblem, seed: int, x_test: Float[np.ndarray, "m d"]) -> TrainingTask:
+        """Mean squared residual (scaled by the problem's residual scale) on the collocation points."""
+
+        def loss(model: StackedMLP, x: Float[Array, "n d"]) -> Float[Array, ""]:
+            r = problem.residual(lambda x_: self.evaluate(problem, model, x_), x) / problem.residual_scale
+            return jnp.mean(r**2)
+
+        x_test_j = jnp.asarray(x_test, dtype=jnp.float32)
+        return TrainingTask(
+            model=self.network(problem, seed),
+            loss_fn=loss,
+            data=jnp.asarray(problem.collocation_points(self.n_collocation), dtype=jnp.float32),
+            predict_test=lambda model: self.evaluate(problem, model, x_test_j),
+            optimiser=optax.adam(self.learning_rate),
+        )
+
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
         assert isinstance(problem, ForwardProblem)
         t0 = time.perf_counter()
-        lower, upper = (jnp.asarray(b, dtype=jnp.float32) for b in problem.bounds)
-        mlp = StackedMLP(1, (problem.in_dim, *[self.width] * self.depth, problem.out_dim), ACTIVATIONS[self.activation], seed=seed)
-
-        def u(model: StackedMLP, x: Float[Array, "n d"]) -> Float[Array, "n out"]:
-            x_normalised = 2.0 * (x - lower) / (upper - lower) - 1.0
-            return problem.ansatz(x, model(x_normalised[None])[0])
-
-        def loss(model: StackedMLP, x: Float[Array, "n d"]) -> Float[Array, ""]:
-            r = problem.residual(lambda x_: u(model, x_), x) / problem.residual_scale
-            return jnp.mean(r**2)
-
-        x_train = jnp.asarray(problem.collocation_points(self.n_collocation), dtype=jnp.float32)
-        x_test = jnp.asarray(evaluator.x_test, dtype=jnp.float32)
+        task = self.training_task(problem, seed, evaluator.x_test)
         setup_s = time.perf_counter() - t0
         outcome = train(
-            mlp, loss, lambda model: u(model, x_test), x_train, optax.adam(self.learning_rate),
-            steps=budget.steps, steps_per_dispatch=self.steps_per_dispatch,
+            task, steps=budget.steps, steps_per_dispatch=self.steps_per_dispatch,
             evaluator=evaluator, progress=progress, max_seconds=budget.seconds,
         )
-        predict = jax.jit(lambda x: u(outcome.model, x))
+        predict = jax.jit(lambda x: self.evaluate(problem, outcome.model, x))
         return SolveResult(
             status=outcome.status,
             trace=outcome.trace,

@@ -11,12 +11,43 @@ import time
 from typing import ClassVar
 
 import numpy as np
-from scipy.integrate import solve_ivp
+from jaxtyping import Float
+from scipy.integrate import OdeSolution, solve_ivp
 
 from parity.knobs import knob
 from parity.problems.base import ForwardProblem, Problem, SourceODE1D
 from parity.solvers.base import Budget, Checkpoint, Evaluator, ProgressFn, SolveResult, Solver
 from parity.solvers.timing import median_time
+
+
+@dataclasses.dataclass(frozen=True)
+class Dop853Solution:
+    """Dense output of two marches from the anchor, one to each end of the interval."""
+
+    x0: float
+    left: OdeSolution
+    right: OdeSolution
+    rhs_evaluations: int
+
+    def __call__(self, x: Float[np.ndarray, "m 1"]) -> Float[np.ndarray, "m 1"]:
+        x = np.asarray(x)[:, 0]
+        u = np.where(x < self.x0, self.left(np.minimum(x, self.x0))[0], self.right(np.maximum(x, self.x0))[0])
+        return u[:, None]
+
+
+def dop853_solution(problem: SourceODE1D, tol: float) -> Dop853Solution:
+    """Integrate du/dx = f from the anchor to both ends with rtol = atol = ``tol``."""
+    assert isinstance(problem, ForwardProblem)
+    x0, u0 = problem.anchor
+
+    def rhs(x: float, _u: np.ndarray) -> np.ndarray:
+        return np.atleast_1d(problem.source(np.asarray(x)))
+
+    left, right = (
+        solve_ivp(rhs, (x0, end), [u0], method="DOP853", rtol=tol, atol=tol, dense_output=True)
+        for end in (float(problem.bounds[0][0]), float(problem.bounds[1][0]))
+    )
+    return Dop853Solution(x0, left.sol, right.sol, int(left.nfev + right.nfev))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,36 +70,22 @@ class RungeKuttaODE(Solver):
 
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
         assert isinstance(problem, ForwardProblem) and isinstance(problem, SourceODE1D)
-        a, b = float(problem.bounds[0][0]), float(problem.bounds[1][0])
-        x0, u0 = problem.anchor
-
-        def rhs(x: float, _u: np.ndarray) -> np.ndarray:
-            return np.atleast_1d(problem.source(np.asarray(x)))
-
-        def solve_at(tol: float) -> tuple:
-            # Two marches from the anchor; each gives a dense (continuous) solution.
-            return tuple(solve_ivp(rhs, (x0, end), [u0], method="DOP853", rtol=tol, atol=tol, dense_output=True) for end in (a, b))
-
-        def evaluate(marches: tuple, x: np.ndarray) -> np.ndarray:
-            left, right = marches
-            return np.where(x < x0, left.sol(np.minimum(x, x0))[0], right.sol(np.maximum(x, x0))[0])
-
         trace: list[Checkpoint] = []
-        marches: tuple = ()
+        solution: Dop853Solution | None = None
         started = time.perf_counter()
         for i, tol in enumerate(self.tolerances):
-            seconds, marches = median_time(lambda: solve_at(tol), min_total_s=0.02, max_repeats=5)
-            metrics = evaluator(evaluate(marches, evaluator.x_test[:, 0])[:, None])
-            trace.append(Checkpoint(wall_s=seconds, step=int(sum(m.nfev for m in marches)), metrics=metrics))
+            seconds, solution = median_time(lambda: dop853_solution(problem, tol), min_total_s=0.02, max_repeats=5)
+            metrics = evaluator(solution(evaluator.x_test))
+            trace.append(Checkpoint(wall_s=seconds, step=solution.rhs_evaluations, metrics=metrics))
             progress(i + 1, len(self.tolerances), {"rel_l2": metrics["rel_l2"]})
             if time.perf_counter() - started > budget.seconds and i + 1 < len(self.tolerances):
                 break
-        final = marches
+        assert solution is not None
         return SolveResult(
             status="ok" if len(trace) == len(self.tolerances) else "timeout",
             trace=trace,
             trace_kind="refinement",
-            predict=lambda x: evaluate(final, np.asarray(x)[:, 0])[:, None],
+            predict=solution,
             timings={"setup_s": 0.0, "solve_s": trace[-1].wall_s},
             info={"tolerance": self.tolerances[len(trace) - 1], "rhs_evaluations": trace[-1].step},
         )

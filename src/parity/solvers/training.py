@@ -1,9 +1,10 @@
 """The training loop shared by physics-informed solvers.
 
-The whole optimiser step is jitted and ``steps_per_dispatch`` steps are fused into one
-``lax.scan``, so Python dispatch does not dominate small networks. Compilation is done
-ahead of time (``lower().compile()``) and timed apart from training; evaluation on the
-test points between dispatches is timed apart too and excluded from the trace's clock.
+A solver describes *what* to minimise as a :class:`TrainingTask`; this module decides
+*how*: the whole optimiser step is jitted and ``steps_per_dispatch`` steps are fused into
+one ``lax.scan`` so Python dispatch does not dominate small networks. Compilation is
+done ahead of time (``lower().compile()``) and timed apart from training; evaluation on
+the test points between dispatches is timed apart too and excluded from the trace.
 """
 
 from __future__ import annotations
@@ -26,6 +27,40 @@ LossFn = Callable[[PyTree, PyTree], Float[Array, ""]]
 PredictFn = Callable[[PyTree], Float[Array, "m out"]]
 
 
+@dataclasses.dataclass(frozen=True)
+class TrainingTask:
+    """What a physics-informed solver minimises, and how it predicts on the test points."""
+
+    model: PyTree
+    loss_fn: LossFn
+    """``loss_fn(model, data)``."""
+    data: PyTree
+    """Arrays the loss reads (collocation points, point-subdomain pairs): arguments, not constants."""
+    predict_test: PredictFn
+    optimiser: optax.GradientTransformation
+
+    def initial_state(self) -> tuple[PyTree, PyTree, PyTree]:
+        """(trainable parameters, the rest of the model, optimiser state)."""
+        params, static = eqx.partition(self.model, eqx.is_inexact_array)
+        return params, static, self.optimiser.init(params)
+
+    def compile_steps(self, length: int) -> Callable[[PyTree, PyTree, PyTree], tuple[PyTree, PyTree, Array]]:
+        """``length`` fused optimiser steps, compiled: ``(params, opt_state, data) -> (params, opt_state, losses)``."""
+        params, static, opt_state = self.initial_state()
+
+        def one_step(carry: tuple[PyTree, PyTree], _: None, data: PyTree) -> tuple[tuple[PyTree, PyTree], Array]:
+            p, s = carry
+            loss, grads = jax.value_and_grad(lambda p_: self.loss_fn(eqx.combine(p_, static), data))(p)
+            updates, s = self.optimiser.update(grads, s, p)
+            return (optax.apply_updates(p, updates), s), loss
+
+        def steps(p: PyTree, s: PyTree, data: PyTree) -> tuple[PyTree, PyTree, Array]:
+            (p, s), losses = jax.lax.scan(lambda c, x: one_step(c, x, data), (p, s), None, length=length)
+            return p, s, losses
+
+        return jax.jit(steps).lower(params, opt_state, self.data).compile()
+
+
 @dataclasses.dataclass
 class TrainOutcome:
     model: PyTree
@@ -39,11 +74,7 @@ class TrainOutcome:
 
 
 def train(
-    model: PyTree,
-    loss_fn: LossFn,
-    predict_test: PredictFn,
-    data: PyTree,
-    optimiser: optax.GradientTransformation,
+    task: TrainingTask,
     *,
     steps: int,
     steps_per_dispatch: int,
@@ -51,37 +82,27 @@ def train(
     progress: ProgressFn,
     max_seconds: float = math.inf,
 ) -> TrainOutcome:
-    """Minimise ``loss_fn(model, data)`` for ``steps`` steps, checkpointing every dispatch.
+    """Minimise the task's loss for ``steps`` steps, checkpointing after every dispatch.
 
-    ``predict_test(model)`` returns the prediction on the evaluator's test points.
-    A non-finite loss stops training with status ``diverged``; the time budget stops it
-    at the next dispatch boundary with status ``timeout``.
+    A non-finite loss stops training with status ``diverged`` (the last finite parameters
+    are kept); the time budget stops it at the next dispatch with status ``timeout``.
     """
-    params, static = eqx.partition(model, eqx.is_inexact_array)
-    opt_state = optimiser.init(params)
-
-    def run_chunk(params: PyTree, opt_state: PyTree, data: PyTree, length: int) -> tuple[PyTree, PyTree, Array]:
-        def one_step(carry: tuple[PyTree, PyTree], _: None) -> tuple[tuple[PyTree, PyTree], Array]:
-            p, s = carry
-            loss, grads = jax.value_and_grad(lambda p_: loss_fn(eqx.combine(p_, static), data))(p)
-            updates, s = optimiser.update(grads, s, p)
-            return (optax.apply_updates(p, updates), s), loss
-
-        (params, opt_state), losses = jax.lax.scan(one_step, (params, opt_state), None, length=length)
-        return params, opt_state, losses
-
-    t0 = time.perf_counter()
+    params, static, opt_state = task.initial_state()
     compiled: dict[int, Any] = {}
+    compile_s = 0.0
 
-    def chunk_executable(length: int) -> Any:
+    def steps_executable(length: int) -> Any:
+        nonlocal compile_s
         if length not in compiled:
-            fn = jax.jit(lambda p, s, d: run_chunk(p, s, d, length))
-            compiled[length] = fn.lower(params, opt_state, data).compile()
+            t = time.perf_counter()
+            compiled[length] = task.compile_steps(length)
+            compile_s += time.perf_counter() - t
         return compiled[length]
 
-    chunk_executable(min(steps_per_dispatch, steps))
-    evaluate = jax.jit(lambda p: predict_test(eqx.combine(p, static))).lower(params).compile()
-    compile_s = time.perf_counter() - t0
+    steps_executable(min(steps_per_dispatch, steps))
+    t0 = time.perf_counter()
+    evaluate = jax.jit(lambda p: task.predict_test(eqx.combine(p, static))).lower(params).compile()
+    compile_s += time.perf_counter() - t0
 
     def checkpoint(step: int, wall: float, loss: float) -> tuple[Checkpoint, float]:
         t = time.perf_counter()
@@ -96,19 +117,19 @@ def train(
     done, train_s = 0, 0.0
     while done < steps:
         length = min(steps_per_dispatch, steps - done)
-        executable = chunk_executable(length)
+        executable = steps_executable(length)  # a shorter last chunk compiles once, counted as compile time
         t = time.perf_counter()
-        new_params, new_state, losses = executable(params, opt_state, data)
-        last_loss = float(losses[-1])  # blocks until the chunk is finished
+        new_params, new_state, losses = executable(params, opt_state, task.data)
+        losses = np.asarray(losses)  # blocks until the chunk is finished
         train_s += time.perf_counter() - t
-        if not np.all(np.isfinite(np.asarray(losses))):
+        if not np.all(np.isfinite(losses)):
             status, message = "diverged", f"non-finite loss within steps {done}..{done + length}"
             break
         params, opt_state, done = new_params, new_state, done + length
-        point, dt = checkpoint(done, train_s, last_loss)
+        point, dt = checkpoint(done, train_s, float(losses[-1]))
         eval_s += dt
         trace.append(point)
-        progress(done, steps, {"loss": last_loss, "rel_l2": point.metrics["rel_l2"]})
+        progress(done, steps, {"loss": point.loss, "rel_l2": point.metrics["rel_l2"]})
         if train_s > max_seconds and done < steps:
             status, message = "timeout", f"time budget of {max_seconds:g} s spent after {done} steps"
             break
