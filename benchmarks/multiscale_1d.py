@@ -126,10 +126,7 @@ class ClassicalSolve:
         self.solve()
 
     def track_rel_l2(self, omega2: float, solver: str) -> float:
-        solution = self.solve()
-        x = self.evaluator.x_test
-        prediction = solution(x[:, 0])[:, None] if solver == "chebyshev" else solution(x)
-        return self.evaluator(prediction)["rel_l2"]
+        return self.evaluator(self.solve()(self.evaluator.x_test))["rel_l2"]
 
     track_rel_l2.unit = "relative L2 error"  # type: ignore[attr-defined]
 

@@ -9,24 +9,34 @@ sweep, so the record holds a whole error-versus-cost curve.
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import ClassVar
 
 import numpy as np
+from jaxtyping import Float
 from numpy.polynomial import Chebyshev as ChebyshevSeries
 
 from parity.knobs import all_at_least, knob
 from parity.problems.base import ForwardProblem, Problem, SourceODE1D
-from parity.solvers.base import Budget, Checkpoint, Evaluator, ProgressFn, SolveResult, Solver
-from parity.solvers.timing import median_time
+from parity.solvers.base import Budget, Evaluator, ProgressFn, SolveResult, Solver
+from parity.solvers.refinement import refinement_sweep
 
 
-def chebyshev_solution(problem: SourceODE1D, degree: int) -> ChebyshevSeries:
-    """The solution as a Chebyshev series of ``degree`` + 1 terms on the problem's interval."""
+@dataclasses.dataclass(frozen=True)
+class ChebyshevSolution:
+    """The solution as a Chebyshev series on the problem's interval."""
+
+    series: ChebyshevSeries
+
+    def __call__(self, x: Float[np.ndarray, "m 1"]) -> Float[np.ndarray, "m 1"]:
+        return self.series(np.asarray(x)[:, 0])[:, None]
+
+
+def chebyshev_solution(problem: SourceODE1D, degree: int) -> ChebyshevSolution:
+    """Interpolate f at ``degree`` + 1 Chebyshev points, integrate exactly, pin at the anchor."""
     assert isinstance(problem, ForwardProblem)
     domain = [float(problem.bounds[0][0]), float(problem.bounds[1][0])]
     x0, u0 = problem.anchor
-    return ChebyshevSeries.interpolate(problem.source, degree, domain=domain).integ(lbnd=x0) + u0
+    return ChebyshevSolution(ChebyshevSeries.interpolate(problem.source, degree, domain=domain).integ(lbnd=x0) + u0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,23 +59,9 @@ class Chebyshev(Solver):
 
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
         assert isinstance(problem, ForwardProblem) and isinstance(problem, SourceODE1D)
-        trace: list[Checkpoint] = []
-        series = None
-        started = time.perf_counter()
-        for i, degree in enumerate(self.resolutions):
-            seconds, series = median_time(lambda: chebyshev_solution(problem, degree))
-            metrics = evaluator(series(evaluator.x_test[:, 0])[:, None])
-            trace.append(Checkpoint(wall_s=seconds, step=degree, metrics=metrics))
-            progress(i + 1, len(self.resolutions), {"rel_l2": metrics["rel_l2"]})
-            if time.perf_counter() - started > budget.seconds and i + 1 < len(self.resolutions):
-                break
-        assert series is not None
-        final = series
-        return SolveResult(
-            status="ok" if len(trace) == len(self.resolutions) else "timeout",
-            trace=trace,
-            trace_kind="refinement",
-            predict=lambda x: final(np.asarray(x)[:, 0])[:, None],
-            timings={"setup_s": 0.0, "solve_s": trace[-1].wall_s},
-            info={"resolution": trace[-1].step, "dofs": trace[-1].step + 1},
+        result, degree = refinement_sweep(
+            self.resolutions, lambda degree: chebyshev_solution(problem, degree), lambda degree, _: degree + 1,
+            budget, evaluator, progress,
         )
+        result.info = {"resolution": degree, "dofs": degree + 1}
+        return result

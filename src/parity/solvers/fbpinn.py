@@ -25,7 +25,7 @@ from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, SolveResult, Solver
 from parity.solvers.decomposition import Level, Pairs, window
 from parity.solvers.networks import ACTIVATIONS, StackedMLP
-from parity.solvers.training import TrainingTask, parameter_count, train
+from parity.solvers.training import TrainingTask, solve_result, train
 
 Geometry = tuple[tuple[Float[Array, "s d"], Float[Array, "s d"]], ...]
 """Per level: (centres, half_widths)."""
@@ -123,17 +123,7 @@ class FBPINN(Solver):
             return np.asarray(evaluate(outcome.model, pairs, jnp.asarray(x, dtype=jnp.float32)))
 
         _, train_pairs = task.data
-        return SolveResult(
-            status=outcome.status,
-            trace=outcome.trace,
-            trace_kind="iterative",
-            predict=predict,
-            timings={"setup_s": setup_s, "compile_s": outcome.compile_s, "train_s": outcome.train_s, "eval_s": outcome.eval_s},
-            info={
-                "steps": outcome.steps_done,
-                "n_params": parameter_count(outcome.model),
-                "n_subdomains": sum(lv.n_subdomains for lv in levels),
-                "active_pairs": int(sum(float(p.mask.sum()) for p in train_pairs)),
-            },
-            message=outcome.message,
-        )
+        return solve_result(outcome, setup_s, predict, {
+            "n_subdomains": sum(lv.n_subdomains for lv in levels),
+            "active_pairs": int(sum(float(p.mask.sum()) for p in train_pairs)),
+        })

@@ -16,7 +16,7 @@ from parity.knobs import at_least, knob, positive
 from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, SolveResult, Solver
 from parity.solvers.networks import ACTIVATIONS, StackedMLP
-from parity.solvers.training import TrainingTask, parameter_count, train
+from parity.solvers.training import TrainingTask, solve_result, train
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,12 +71,4 @@ class PINN(Solver):
             evaluator=evaluator, progress=progress, max_seconds=budget.seconds,
         )
         predict = jax.jit(lambda x: self.evaluate(problem, outcome.model, x))
-        return SolveResult(
-            status=outcome.status,
-            trace=outcome.trace,
-            trace_kind="iterative",
-            predict=lambda x: np.asarray(predict(jnp.asarray(x, dtype=jnp.float32))),
-            timings={"setup_s": setup_s, "compile_s": outcome.compile_s, "train_s": outcome.train_s, "eval_s": outcome.eval_s},
-            info={"steps": outcome.steps_done, "n_params": parameter_count(outcome.model)},
-            message=outcome.message,
-        )
+        return solve_result(outcome, setup_s, lambda x: np.asarray(predict(jnp.asarray(x, dtype=jnp.float32))), {})

@@ -7,7 +7,6 @@ tolerance sweep, so its error-versus-cost curve sits beside the spectral one.
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import ClassVar
 
 import numpy as np
@@ -16,8 +15,8 @@ from scipy.integrate import OdeSolution, solve_ivp
 
 from parity.knobs import knob
 from parity.problems.base import ForwardProblem, Problem, SourceODE1D
-from parity.solvers.base import Budget, Checkpoint, Evaluator, ProgressFn, SolveResult, Solver
-from parity.solvers.timing import median_time
+from parity.solvers.base import Budget, Evaluator, ProgressFn, SolveResult, Solver
+from parity.solvers.refinement import refinement_sweep
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,22 +69,9 @@ class RungeKuttaODE(Solver):
 
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
         assert isinstance(problem, ForwardProblem) and isinstance(problem, SourceODE1D)
-        trace: list[Checkpoint] = []
-        solution: Dop853Solution | None = None
-        started = time.perf_counter()
-        for i, tol in enumerate(self.tolerances):
-            seconds, solution = median_time(lambda: dop853_solution(problem, tol), min_total_s=0.02, max_repeats=5)
-            metrics = evaluator(solution(evaluator.x_test))
-            trace.append(Checkpoint(wall_s=seconds, step=solution.rhs_evaluations, metrics=metrics))
-            progress(i + 1, len(self.tolerances), {"rel_l2": metrics["rel_l2"]})
-            if time.perf_counter() - started > budget.seconds and i + 1 < len(self.tolerances):
-                break
-        assert solution is not None
-        return SolveResult(
-            status="ok" if len(trace) == len(self.tolerances) else "timeout",
-            trace=trace,
-            trace_kind="refinement",
-            predict=solution,
-            timings={"setup_s": 0.0, "solve_s": trace[-1].wall_s},
-            info={"tolerance": self.tolerances[len(trace) - 1], "rhs_evaluations": trace[-1].step},
+        result, tol = refinement_sweep(
+            self.tolerances, lambda tol: dop853_solution(problem, tol), lambda _, solution: solution.rhs_evaluations,
+            budget, evaluator, progress, min_timing_s=0.02,
         )
+        result.info = {"tolerance": tol, "rhs_evaluations": result.trace[-1].step}
+        return result

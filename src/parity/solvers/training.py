@@ -21,7 +21,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, PyTree
 
-from parity.solvers.base import Checkpoint, Evaluator, ProgressFn, Status
+from parity.solvers.base import Checkpoint, Evaluator, ProgressFn, SolveResult, Status
 
 LossFn = Callable[[PyTree, PyTree], Float[Array, ""]]
 PredictFn = Callable[[PyTree], Float[Array, "m out"]]
@@ -142,6 +142,21 @@ def train(
         train_s=train_s,
         eval_s=eval_s,
         message=message,
+    )
+
+
+def solve_result(
+    outcome: TrainOutcome, setup_s: float, predict: Callable[[Any], Any], info: dict[str, Any]
+) -> SolveResult:
+    """The solver-facing result of a training, with its timings kept apart."""
+    return SolveResult(
+        status=outcome.status,
+        trace=outcome.trace,
+        trace_kind="iterative",
+        predict=predict,
+        timings={"setup_s": setup_s, "compile_s": outcome.compile_s, "train_s": outcome.train_s, "eval_s": outcome.eval_s},
+        info={"steps": outcome.steps_done, "n_params": parameter_count(outcome.model), **info},
+        message=outcome.message,
     )
 
 
