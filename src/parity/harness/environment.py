@@ -38,7 +38,10 @@ def _git_state() -> tuple[str, bool]:
     repo = Path(__file__).resolve().parents[3]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10).stdout.strip()
-        status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True, timeout=10).stdout
+        status = subprocess.run(  # results and reports change as the suite runs; they are not code
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":!results", ":!reports"],
+            cwd=repo, capture_output=True, text=True, timeout=10,
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return "", False
     return commit, bool(status.strip())
