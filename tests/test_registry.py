@@ -52,8 +52,8 @@ def third_party_package(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_builtins_register_through_entry_points() -> None:
-    assert list(registry.problems()) == ["multiscale_1d"]
-    assert set(registry.solvers()) == {"chebyshev", "fbpinn", "pinn", "rk_ode"}
+    assert list(registry.problems()) == ["multiscale_1d", "poisson_multiscale_2d"]
+    assert set(registry.solvers()) == {"chebyshev", "fbpinn", "fem", "pinn", "rk_ode"}
     problem = registry.problem_class("multiscale_1d")()
     assert registry.solvers_for(problem) == ["chebyshev", "fbpinn", "pinn", "rk_ode"]
 
@@ -72,5 +72,5 @@ def test_third_party_plugin_is_first_class_and_broken_ones_are_skipped(
 
 
 def test_unknown_names_list_what_exists() -> None:
-    with pytest.raises(registry.UnknownNameError, match=r"unknown solver 'fem'; available: chebyshev, fbpinn, pinn, rk_ode"):
-        registry.solver_class("fem")
+    with pytest.raises(registry.UnknownNameError, match=r"unknown solver 'spectral'; available: chebyshev, fbpinn, fem, pinn, rk_ode"):
+        registry.solver_class("spectral")

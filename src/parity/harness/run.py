@@ -136,6 +136,7 @@ def build_record(
         "trace_kind": result.trace_kind if result else "",
         **{name: final.get(name, float("nan")) for name in ("rel_l2", "norm_l1", "max_abs")},
         **{name: timings.get(name, float("nan")) for name in ("setup_s", "compile_s", "train_s", "solve_s", "eval_s")},
+        **timings,  # solver-specific splits too (assemble_s, linear_solve_s, ...)
         "inference_s": inference_s,
         "total_s": total_s,
         "steps": steps,

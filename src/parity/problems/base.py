@@ -9,8 +9,9 @@ forward-mode JVPs (see :mod:`parity.problems.derivatives`), whatever the network
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
-from typing import ClassVar, Literal
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from jaxtyping import Array, Float
@@ -83,3 +84,20 @@ class SourceODE1D(abc.ABC):
     @abc.abstractmethod
     def anchor(self) -> tuple[float, float]:
         """(x0, u0): the point where the solution is pinned."""
+
+
+class DirichletPoisson(abc.ABC):
+    """Capability of problems of the form -laplace(u) = f in the box, u = g on its boundary.
+
+    f and g are written once against an array module ``xp`` (``numpy``, ``jax.numpy`` or
+    ``ufl``: all three have ``sin``, ``cos``, ``exp`` and ``pi``), so a finite-element
+    solver gets exact UFL expressions and never a sampled approximation of the data.
+    """
+
+    @abc.abstractmethod
+    def poisson_source(self, x: Sequence[Any], xp: ModuleType) -> Any:
+        """f at coordinates ``x[0], x[1], ...``."""
+
+    @abc.abstractmethod
+    def dirichlet_value(self, x: Sequence[Any], xp: ModuleType) -> Any:
+        """g at boundary coordinates ``x[0], x[1], ...``."""

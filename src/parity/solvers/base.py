@@ -71,9 +71,11 @@ class Checkpoint:
     step: int
     metrics: dict[str, float]
     loss: float = float("nan")
+    details: dict[str, float] = dataclasses.field(default_factory=dict)
+    """Solver-specific breakdown of the checkpoint (assembly vs solve seconds, iterations...)."""
 
     def row(self) -> dict[str, float]:
-        return {"wall_s": self.wall_s, "step": self.step, "loss": self.loss, **self.metrics}
+        return {"wall_s": self.wall_s, "step": self.step, "loss": self.loss, **self.metrics, **self.details}
 
 
 TraceKind = Literal["iterative", "refinement"]

@@ -30,11 +30,13 @@ def refinement_sweep(
     evaluator: Evaluator,
     progress: ProgressFn,
     min_timing_s: float = 0.05,
+    details_of: Callable[[Solution], dict[str, float]] = lambda _: {},
 ) -> tuple[SolveResult, R]:
     """Solve at each resolution in turn; return the result and the resolution it ended at.
 
     ``cost_of(resolution, solution)`` is the trace's ``step``: degrees of freedom, or
-    right-hand-side evaluations, whichever measures the work of that solve. Once the
+    right-hand-side evaluations, whichever measures the work of that solve;
+    ``details_of(solution)`` adds solver-specific columns to the trace. Once the
     budget's seconds are spent the sweep stops with status ``timeout``, keeping what it has.
     """
     trace: list[Checkpoint] = []
@@ -43,7 +45,7 @@ def refinement_sweep(
     for i, resolution in enumerate(resolutions):
         seconds, solution = median_time(lambda: solve_at(resolution), min_total_s=min_timing_s)
         metrics = evaluator(solution(evaluator.x_test))
-        trace.append(Checkpoint(wall_s=seconds, step=cost_of(resolution, solution), metrics=metrics))
+        trace.append(Checkpoint(seconds, cost_of(resolution, solution), metrics, details=details_of(solution)))
         progress(i + 1, len(resolutions), {"rel_l2": metrics["rel_l2"]})
         if time.perf_counter() - started > budget.seconds and i + 1 < len(resolutions):
             break
