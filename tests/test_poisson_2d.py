@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from conftest import silent
+from parity.harness import Case, UnsupportedError, load_records
 from parity.problems.poisson_multiscale_2d import MultiScalePoisson2D
-from parity.solvers import Budget, Evaluator
+from parity.solvers import PINN, Budget, Evaluator
 from parity.solvers.fem_poisson import FEMPoisson
 
 
@@ -77,3 +82,24 @@ def test_direct_and_multigrid_solvers_agree() -> None:
     iterative = FEMPoisson(linear_solver="cg_gamg", rtol=1e-12).solve_at(problem, 48)(x)
     direct = FEMPoisson(linear_solver="lu").solve_at(problem, 48)(x)
     np.testing.assert_allclose(iterative, direct, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_serial_and_two_mpi_ranks_agree(tmp_path: Path) -> None:
+    mpiexec = Path(sys.executable).with_name("mpiexec")
+    common = ["-m", "parity", "run", "poisson_multiscale_2d", "--solver", "fem", "--set", "resolutions=16,48",
+              "--set", "rtol=1e-12", "--store", str(tmp_path), "--quiet", "--json"]
+    serial = json.loads(subprocess.run([sys.executable, *common], check=True, capture_output=True, text=True, timeout=300).stdout)
+    launched = subprocess.run([str(mpiexec), "-n", "2", sys.executable, *common], check=True, capture_output=True, text=True, timeout=300)
+    parallel = json.loads(launched.stdout.strip().splitlines()[-1])
+    assert len(launched.stdout.strip().splitlines()) == 1  # rank 0 alone prints
+    assert parallel["device_count"] == 2 and serial["device_count"] == 1
+    assert parallel["info"]["dofs"] == serial["info"]["dofs"] == 49**2
+    assert parallel["rel_l2"] == pytest.approx(serial["rel_l2"], rel=1e-8)
+    assert parallel["case_key"] != serial["case_key"]  # rank count is part of a case's identity
+    assert len(load_records(tmp_path)) == 2  # one record per launch, not per rank
+
+
+def test_solvers_that_are_not_mpi_parallel_are_refused_under_mpi() -> None:
+    with pytest.raises(UnsupportedError, match="solver 'pinn' does not run under MPI"):
+        Case(MultiScalePoisson2D(), PINN(), ranks=2)

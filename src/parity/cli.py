@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from parity.harness import registry
+from parity.harness import parallel, registry
 from parity.harness.run import Case, progress_bar, run_case
 from parity.harness.store import Store
 from parity.harness.sweep import load_sweep, run_sweep
@@ -120,13 +120,15 @@ def _run(args: argparse.Namespace) -> int:
         budget = Budget(steps=args.steps, seconds=args.seconds)
     except ValueError as exc:
         raise ParameterError(str(exc)) from exc
-    case = Case(problem_cls.from_overrides(problem_overrides), solver_cls.from_overrides(solver_overrides), args.seed, budget, args.label)
-    update, close = progress_bar(f"{case.display_label} on {args.problem}", disable=args.quiet)
+    _, ranks = parallel.rank_and_size()
+    case = Case(problem_cls.from_overrides(problem_overrides), solver_cls.from_overrides(solver_overrides), args.seed, budget, args.label, ranks)
+    update, close = progress_bar(f"{case.display_label} on {args.problem}", disable=args.quiet or not parallel.is_root())
     try:
         record = run_case(case, Store(args.store), update)
     finally:
         close()
-    print(json.dumps(record, sort_keys=True) if args.json else _summary(record))
+    if parallel.is_root():
+        print(json.dumps(record, sort_keys=True) if args.json else _summary(record))
     return 0 if record["status"] in ("ok", "diverged", "timeout") else 1
 
 

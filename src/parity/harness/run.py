@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from parity.harness import environment
+from parity.harness import environment, parallel
 from parity.harness.store import Store
 from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, SolveResult, Solver
@@ -37,10 +37,14 @@ class Case:
     seed: int = 0
     budget: Budget = Budget()
     label: str = ""
+    ranks: int = 1
+    """MPI ranks the case runs on (classical solvers under ``mpiexec``)."""
 
     def __post_init__(self) -> None:
         if not type(self.solver).supports(self.problem):
             raise UnsupportedError(f"solver {self.solver.name!r} does not support problem {self.problem.name!r}")
+        if self.ranks > 1 and not self.solver.mpi_parallel:
+            raise UnsupportedError(f"solver {self.solver.name!r} does not run under MPI; launch it without mpiexec")
 
     @property
     def display_label(self) -> str:
@@ -62,7 +66,7 @@ class Case:
             "solver_config": self.solver.params(),
             "seed": 0 if self.solver.deterministic else self.seed,
             "budget_steps": self.budget.steps if self.solver.family == "sciml" else 0,
-            "device_count": 1,
+            "device_count": self.ranks,
         }
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -100,7 +104,9 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
 
     record = build_record(case, created, status, message, result, final, inference_s, time.perf_counter() - started)
     trace = pd.DataFrame([c.row() for c in result.trace]) if result and result.trace else None
-    return store.append(record, trace) if store is not None else record
+    if store is None or not parallel.is_root():  # under MPI, rank 0 alone writes
+        return record
+    return store.append(record, trace)
 
 
 def build_record(
@@ -145,6 +151,8 @@ def build_record(
     }
     try:
         record.update(environment.devices())
+        if case.ranks > 1:
+            record.update(device_kind="cpu (MPI ranks)", device_count=case.ranks)
         record.update(environment.peak_memory())
     except Exception as exc:  # noqa: BLE001 - environment facts must never lose a result
         record["message"] += f" (device facts unavailable: {exc})"

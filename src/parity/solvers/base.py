@@ -106,6 +106,8 @@ class Solver(Configurable, abc.ABC):
     description: ClassVar[str]
     deterministic: ClassVar[bool] = False
     """True when the seed cannot change the result (a sweep then runs one seed)."""
+    mpi_parallel: ClassVar[bool] = False
+    """True when ``solve`` distributes its work over the MPI ranks of an ``mpiexec`` launch."""
 
     @classmethod
     @abc.abstractmethod
