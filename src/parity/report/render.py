@@ -41,25 +41,35 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plots: Mapping[str, Sequence[Plot]], title: str, description: str) -> str:
     """The whole report as Markdown; ``plots`` maps each problem to its written figures."""
     problems = list(runs["problem"].unique())
-    parts = [_header(runs, title, description), "## Time to accuracy",
-             "Time (including setup and compile) until the relative L2 error on the test points first reaches ε: "
-             "median over all seeds, a seed that never got there counting as infinitely slow (so the cell says "
-             "'not reached' unless at least half of the seeds got there), with (k/n) how many of the n seeds did."]
-    for problem in problems:
-        chosen = runs[runs["problem"] == problem]
-        parts += [f"### {problem}", _time_to_accuracy(chosen, curves)]
-    parts += ["## Error at equal wall time",
-              "Lowest relative L2 error reached within each cost budget (time including setup and compile); "
-              "for classical solvers the best resolution whose solve fits in the budget. "
-              "Median over seeds; (k/n) when only k of n seeds had a result by then, — when none had."]
-    for problem in problems:
-        chosen = runs[runs["problem"] == problem]
-        parts += [f"### {problem}", _error_at_budget(chosen, curves)]
-    parts += ["## Final accuracy and cost",
-              "Errors: median [min–max] over seeds. Times: median over seeds, in seconds; "
-              "train / solve is training time for SciML and solve time for classical solvers."]
-    for problem in problems:
-        parts += [f"### {problem}", _final(runs[runs["problem"] == problem])]
+
+    def section(heading: str, explanation: str, table: Callable[[pd.DataFrame], str]) -> list[str]:
+        """A report section with one table per problem."""
+        out = [heading, explanation]
+        for problem in problems:
+            out += [f"### {problem}", table(runs[runs["problem"] == problem])]
+        return out
+
+    parts = [_header(runs, title, description)]
+    parts += section(
+        "## Time to accuracy",
+        "Time (including setup and compile) until the relative L2 error on the test points first reaches ε: "
+        "median over all seeds, a seed that never got there counting as infinitely slow (so the cell says "
+        "'not reached' unless at least half of the seeds got there), with (k/n) how many of the n seeds did.",
+        lambda chosen: _time_to_accuracy(chosen, curves),
+    )
+    parts += section(
+        "## Error at equal wall time",
+        "Lowest relative L2 error reached within each cost budget (time including setup and compile); "
+        "for classical solvers the best resolution whose solve fits in the budget. "
+        "Median over seeds; (k/n) when only k of n seeds had a result by then, — when none had.",
+        lambda chosen: _error_at_budget(chosen, curves),
+    )
+    parts += section(
+        "## Final accuracy and cost",
+        "Errors: median [min–max] over seeds. Times: median over seeds, in seconds; "
+        "train / solve is training time for SciML and solve time for classical solvers.",
+        _final,
+    )
     parts.append("## Plots")
     for problem in problems:
         parts.append(f"### {problem}")
