@@ -15,7 +15,7 @@ import pytest
 from conftest import silent
 from parity.harness import Case, UnsupportedError, load_records
 from parity.problems.poisson_multiscale_2d import MultiScalePoisson2D
-from parity.solvers import PINN, Budget, Evaluator
+from parity.solvers import FBPINN, PINN, Budget, Evaluator
 from parity.solvers.fem_poisson import FEMPoisson
 
 
@@ -85,9 +85,10 @@ def test_direct_and_multigrid_solvers_agree() -> None:
 
 
 @pytest.mark.slow
-def test_serial_and_two_mpi_ranks_agree(tmp_path: Path) -> None:
+@pytest.mark.parametrize("problem", ["poisson_multiscale_2d", "helmholtz_2d"])  # CG + GAMG, and MUMPS LU
+def test_serial_and_two_mpi_ranks_agree(tmp_path: Path, problem: str) -> None:
     mpiexec = Path(sys.executable).with_name("mpiexec")
-    common = ["-m", "parity", "run", "poisson_multiscale_2d", "--solver", "fem", "--set", "resolutions=16,48",
+    common = ["-m", "parity", "run", problem, "--solver", "fem", "--set", "resolutions=16,48",
               "--set", "rtol=1e-12", "--store", str(tmp_path), "--quiet", "--json"]
     serial = json.loads(subprocess.run([sys.executable, *common], check=True, capture_output=True, text=True, timeout=300).stdout)
     launched = subprocess.run([str(mpiexec), "-n", "2", sys.executable, *common], check=True, capture_output=True, text=True, timeout=300)
@@ -103,3 +104,18 @@ def test_serial_and_two_mpi_ranks_agree(tmp_path: Path) -> None:
 def test_solvers_that_are_not_mpi_parallel_are_refused_under_mpi() -> None:
     with pytest.raises(UnsupportedError, match="solver 'pinn' does not run under MPI"):
         Case(MultiScalePoisson2D(), PINN(), ranks=2)
+
+
+@pytest.mark.slow
+def test_multilevel_fbpinn_beats_one_level_with_many_subdomains() -> None:
+    """Dolean et al. (2024): one level of 8 x 8 subdomains passes global information slowly; coarse levels fix it."""
+    problem = MultiScalePoisson2D(n_components=2, n_test=2000)
+    x = problem.test_points()
+    evaluator = Evaluator(x, problem.reference(x))
+
+    def errors(levels: tuple[int, ...]) -> list[float]:
+        solver = FBPINN(levels=levels, width=16, depth=1, n_collocation=48**2)
+        return [solver.solve(problem, Budget(steps=1200), seed, evaluator, silent).trace[-1].metrics["rel_l2"] for seed in (0, 1)]
+
+    one_level, multilevel = errors((8,)), errors((1, 2, 4, 8))
+    assert max(multilevel) < 0.5 * min(one_level), (one_level, multilevel)

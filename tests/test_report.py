@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -119,3 +120,22 @@ def test_write_report_raises_when_nothing_matches(store: Store, tmp_path: Path) 
         write_report(store, tmp_path / "r", problem="nonexistent")
     with pytest.raises(ValueError, match="no records match"):
         write_report(Store(tmp_path / "empty"), tmp_path / "r")
+
+
+def test_two_dimensional_solutions_are_stored_and_pictured(tmp_path: Path) -> None:
+    from parity.harness import Case, run_case
+    from parity.problems import Helmholtz2D
+    from parity.solvers.fem_poisson import FEMPoisson
+
+    store = Store(tmp_path / "store")
+    problem = Helmholtz2D(n_test=500)
+    for degree in (1, 2):
+        record = run_case(Case(problem, FEMPoisson(degree=degree, resolutions=(8, 32)), label=f"P{degree}"), store)
+        field = store.field(record)
+        snapshot = problem.snapshot()
+        assert field is not None and snapshot is not None and field.shape == snapshot.shape == (129, 129)
+        truth = problem.reference(snapshot.points).reshape(snapshot.shape)
+        assert np.linalg.norm(field - truth) / np.linalg.norm(truth) == pytest.approx(record["rel_l2"], rel=0.5)
+    index = write_report(store, tmp_path / "report", title="pictures")
+    assert (tmp_path / "report" / "snapshot_helmholtz_2d_1.png").stat().st_size > 10_000
+    assert "snapshot_helmholtz_2d_1.png" in index.read_text()

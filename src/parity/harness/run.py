@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from parity.harness import environment, parallel
@@ -82,6 +83,7 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
     environment.devices()  # initialises the JAX backend outside every timed region
     started = time.perf_counter()
     result: SolveResult | None = None
+    field: np.ndarray | None = None
     final: dict[str, float] = {}
     inference_s = float("nan")
     try:
@@ -95,6 +97,7 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
             prediction = result.predict(x_test)
             inference_s = time.perf_counter() - t
             final = evaluator(prediction)
+            field = _snapshot_field(problem, result)
         status, message = result.status, result.message
         if status == "ok" and not all(map(_finite, final.values())):
             status, message = "diverged", "non-finite prediction on the test points"
@@ -106,7 +109,15 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
     trace = pd.DataFrame([c.row() for c in result.trace]) if result and result.trace else None
     if store is None or not parallel.is_root():  # under MPI, rank 0 alone writes
         return record
-    return store.append(record, trace)
+    return store.append(record, trace, field)
+
+
+def _snapshot_field(problem: ForwardProblem, result: SolveResult) -> np.ndarray | None:
+    """The final solution on the problem's picture grid, for the report's snapshots."""
+    snapshot = problem.snapshot()
+    if snapshot is None or result.predict is None:
+        return None
+    return np.asarray(result.predict(snapshot.points), dtype=np.float64)[:, 0].reshape(snapshot.shape)
 
 
 def build_record(

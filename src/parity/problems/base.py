@@ -9,6 +9,7 @@ forward-mode JVPs (see :mod:`parity.problems.derivatives`), whatever the network
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any, ClassVar, Literal
@@ -38,6 +39,8 @@ class ForwardProblem(Problem):
     default_metrics = ("rel_l2", "norm_l1")
     in_dim: ClassVar[int]
     out_dim: ClassVar[int]
+    time_axis: ClassVar[int | None] = None
+    """Index of the time coordinate for evolution problems (solvers may march along it)."""
 
     @property
     @abc.abstractmethod
@@ -69,6 +72,31 @@ class ForwardProblem(Problem):
         """Typical size of the residual's terms, so losses are O(1) at any scale knob."""
         return 1.0
 
+    def snapshot(self) -> Snapshot | None:
+        """A 2D picture of the solution for reports: a regular grid over a 2D box, else None."""
+        if self.in_dim != 2:
+            return None
+        lower, upper = self.bounds
+        return Snapshot.grid((lower[0], upper[0]), (lower[1], upper[1]), "")
+
+
+@dataclasses.dataclass(frozen=True)
+class Snapshot:
+    """Points of a regular ``shape`` grid (x varies along axis 0) and what the picture shows."""
+
+    points: Float[np.ndarray, "m d"]
+    shape: tuple[int, int]
+    extent: tuple[float, float, float, float]
+    """x_min, x_max, y_min, y_max."""
+    caption: str
+
+    @classmethod
+    def grid(cls, x_range: tuple[float, float], y_range: tuple[float, float], caption: str, *fixed: float, side: int = 129) -> Snapshot:
+        """A side x side grid in (x, y), with further coordinates (a time) held at ``fixed``."""
+        x, y = np.meshgrid(np.linspace(*x_range, side), np.linspace(*y_range, side), indexing="ij")
+        columns = [x.ravel(), y.ravel(), *[np.full(x.size, value) for value in fixed]]
+        return cls(np.stack(columns, axis=-1), (side, side), (*map(float, x_range), *map(float, y_range)), caption)
+
 
 class SourceODE1D(abc.ABC):
     """Capability of problems of the form du/dx = f(x) on [a, b] with u(x0) = u0.
@@ -87,7 +115,10 @@ class SourceODE1D(abc.ABC):
 
 
 class DirichletPoisson(abc.ABC):
-    """Capability of problems of the form -laplace(u) = f in the box, u = g on its boundary.
+    """Capability of problems of the form -laplace(u) - k^2 u = f in the box, u = g on its boundary.
+
+    k = 0 (the default) is Poisson's equation; k > 0 is Helmholtz, whose operator is
+    indefinite once k^2 exceeds the first Dirichlet eigenvalue.
 
     f and g are written once against an array module ``xp`` (``numpy``, ``jax.numpy`` or
     ``ufl``: all three have ``sin``, ``cos``, ``exp`` and ``pi``), so a finite-element
@@ -101,3 +132,32 @@ class DirichletPoisson(abc.ABC):
     @abc.abstractmethod
     def dirichlet_value(self, x: Sequence[Any], xp: ModuleType) -> Any:
         """g at boundary coordinates ``x[0], x[1], ...``."""
+
+    def wavenumber_squared(self) -> float:
+        """k^2 of the zeroth-order term; 0 for Poisson."""
+        return 0.0
+
+
+class AcousticWave(abc.ABC):
+    """Capability of problems u_tt = c(x, y)^2 laplace(u) + g(x, y) w(t) from rest, in free space.
+
+    The physical box is ``bounds`` (x, y, t); the medium is continued constantly beyond
+    it. Coefficients are written against an array module ``xp`` (numpy or jax.numpy).
+    """
+
+    @abc.abstractmethod
+    def velocity(self, x: Any, y: Any, xp: ModuleType) -> Any:
+        """c(x, y) inside the box."""
+
+    @abc.abstractmethod
+    def source_space(self, x: Any, y: Any, xp: ModuleType) -> Any:
+        """g(x, y); negligible on and beyond the box's boundary."""
+
+    @abc.abstractmethod
+    def source_time(self, t: Any, xp: ModuleType) -> Any:
+        """w(t); negligible for t <= 0."""
+
+    @property
+    @abc.abstractmethod
+    def snapshot_times(self) -> tuple[float, ...]:
+        """Times at which solutions are compared (equally spaced, the last one is T)."""

@@ -22,6 +22,7 @@ from jaxtyping import Array, Float
 from parity.knobs import at_least, knob
 from parity.problems.base import DirichletPoisson, ForwardProblem, PointwiseFn
 from parity.problems.derivatives import second_partial
+from parity.problems.unit_square import bubble, square_grid
 
 _TEST_SEED = 20_241_171  # fixed, and unrelated to any training seed
 
@@ -66,17 +67,13 @@ class MultiScalePoisson2D(ForwardProblem, DirichletPoisson):
         return u_xx + u_yy + self.poisson_source((x[:, 0:1], x[:, 1:2]), jnp)
 
     def ansatz(self, x: Float[Array, "n 2"], raw: Float[Array, "n 1"]) -> Float[Array, "n 1"]:
-        # Zero on the boundary exactly; the factor 16 makes the bubble 1 at the centre.
-        bubble = 16.0 * x[:, 0:1] * (1.0 - x[:, 0:1]) * x[:, 1:2] * (1.0 - x[:, 1:2])
-        return bubble * raw
+        return bubble(x) * raw  # zero on the boundary exactly
 
     def reference(self, x: Float[np.ndarray, "n 2"]) -> Float[np.ndarray, "n 1"]:
         return self.solution((x[:, 0], x[:, 1]), np)[:, None]
 
     def collocation_points(self, n: int) -> Float[np.ndarray, "n 2"]:
-        side = max(2, math.isqrt(n - 1) + 1)  # the smallest square grid with at least n points
-        axis = np.linspace(0.0, 1.0, side)
-        return np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
+        return square_grid(n)
 
     def test_points(self) -> Float[np.ndarray, "m 2"]:
         return np.random.default_rng(_TEST_SEED).uniform(0.0, 1.0, (self.n_test, 2))

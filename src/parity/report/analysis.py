@@ -26,7 +26,7 @@ _NUMERIC = (
 )
 _TEXT = (
     "record_id", "case_key", "problem", "solver", "family", "label", "status", "message", "trace_kind",
-    "git_commit", "host", "device_kind", "python",
+    "git_commit", "host", "device_kind", "python", "field_path",
 )
 
 

@@ -1,4 +1,4 @@
-"""The report's figures (PNG): error against cost, against the scale knob, and against steps.
+"""The report's figures (PNG): error against cost, scale knob and steps; solution snapshots.
 
 Each figure shows the median over seeds with a min-max band, so a lucky seed cannot
 pass for the typical run.
@@ -6,6 +6,7 @@ pass for the typical run.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +20,9 @@ from matplotlib import ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from parity.harness import registry  # noqa: E402
+from parity.harness.store import Store  # noqa: E402
+from parity.problems.base import ForwardProblem  # noqa: E402
 from parity.report import analysis  # noqa: E402
 
 PANELS_PER_FIGURE = 3
@@ -169,3 +173,52 @@ def _chunks(items: list[str]) -> list[list[str]]:
 def _file_name(kind: str, problem: str, k: int | None = None) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", problem)
     return f"{kind}_{safe}{'' if k is None else f'_{k}'}.png"
+
+
+def snapshots(runs: pd.DataFrame, store: Store, out_dir: Path, problem: str) -> list[Plot]:
+    """Per setting: the reference, then each label's median-seed solution and its error, as pictures."""
+    plots = []
+    for k, (setting, group) in enumerate(runs.groupby("setting", sort=False), start=1):
+        chosen = [_median_seed(seeds) for _, seeds in group[group["field_path"].astype(bool)].groupby("label", sort=False)]
+        if not chosen:
+            continue
+        problem_object = _problem_of(store, chosen[0])
+        snapshot = problem_object.snapshot()
+        if snapshot is None:
+            continue
+        truth = problem_object.reference(snapshot.points)[:, 0].reshape(snapshot.shape)
+        limit = float(np.max(np.abs(truth)))
+        fig, axes = plt.subplots(2, len(chosen) + 1, figsize=(3.2 * (len(chosen) + 1), 6.0), squeeze=False)
+        _picture(fig, axes[0, 0], truth, snapshot.extent, "reference", "RdBu_r", -limit, limit)
+        axes[1, 0].axis("off")
+        for column, row in enumerate(chosen, start=1):
+            field = store.field(row)
+            _picture(fig, axes[0, column], field, snapshot.extent, f"{row['label']}\nrel L2 {row['rel_l2']:.2g}", "RdBu_r", -limit, limit)
+            _picture(fig, axes[1, column], np.abs(field - truth), snapshot.extent, "|error|", "magma", 0.0, None)
+        heading = f"{problem}: {setting}" if setting else problem
+        fig.suptitle(f"{heading}{f' ({snapshot.caption})' if snapshot.caption else ''}")
+        name = _file_name("snapshot", problem, k)
+        fig.tight_layout()
+        fig.savefig(out_dir / name, dpi=90)
+        plt.close(fig)
+        plots.append(Plot(name, f"{heading}: reference, each method's solution (the seed with the median error) and its error"))
+    return plots
+
+
+def _median_seed(seeds: pd.DataFrame) -> pd.Series:
+    ordered = seeds.sort_values("rel_l2", na_position="last")
+    return ordered.iloc[(len(ordered) - 1) // 2]
+
+
+def _problem_of(store: Store, row: pd.Series) -> ForwardProblem:
+    params = json.loads((store.records_dir / f"{row['record_id']}.json").read_text())["problem_params"]
+    problem = registry.problem_class(row["problem"])(**params)
+    assert isinstance(problem, ForwardProblem)
+    return problem
+
+
+def _picture(fig: plt.Figure, ax: plt.Axes, values: np.ndarray, extent: tuple[float, ...], title: str, cmap: str, vmin: float, vmax: float | None) -> None:
+    image = ax.imshow(values.T, origin="lower", extent=extent, cmap=cmap, vmin=vmin, vmax=vmax, aspect="equal")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_title(title, fontsize="small")
+    ax.set_xticks([]), ax.set_yticks([])

@@ -25,6 +25,7 @@ from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, SolveResult, Solver
 from parity.solvers.decomposition import Level, Pairs, window
 from parity.solvers.networks import ACTIVATIONS, StackedMLP
+from parity.solvers.schedule import TimeMarching, weighted_mean_square
 from parity.solvers.training import TrainingTask, solve_result, train
 
 Geometry = tuple[tuple[Float[Array, "s d"], Float[Array, "s d"]], ...]
@@ -42,6 +43,8 @@ def fbpinn_raw(
         out = net(x_local)  # (s, slots, out)
         numerator = jax.ops.segment_sum((weight[..., None] * out).reshape(-1, out.shape[-1]), index.reshape(-1), x.shape[0])
         denominator = jax.ops.segment_sum(weight.reshape(-1), index.reshape(-1), x.shape[0])
+        if len(nets) > 1:  # keeps XLA from fusing levels into one scatter loop: 3-10x faster on CPU
+            numerator, denominator = jax.lax.optimization_barrier((numerator, denominator))
         total = total + numerator / denominator[:, None]
     return total
 
@@ -60,6 +63,8 @@ class FBPINN(Solver):
     learning_rate: float = knob(1e-3, "Adam learning rate", "finite number > 0", positive)
     n_collocation: int = knob(3000, "collocation (training) points", "integer >= 2", at_least(2))
     steps_per_dispatch: int = knob(100, "optimiser steps fused per jitted call (also the checkpoint interval)", "integer >= 1", at_least(1))
+    time_stages: int = knob(1, "causal time-marching stages for evolution problems (1 = train on all times at once)", "integer >= 1", at_least(1))
+    marching_fraction: float = knob(0.5, "fraction of the steps spent marching; the rest trains on all times", "number in (0, 1]", lambda f: 0 < f <= 1)
 
     @classmethod
     def supports(cls, problem: Problem) -> bool:
@@ -93,17 +98,20 @@ class FBPINN(Solver):
         test_pairs = tuple(lv.pairs(x_test) for lv in levels)
         x_test_j = jnp.asarray(x_test, dtype=jnp.float32)
 
-        def loss(nets: tuple[StackedMLP, ...], data: tuple[Float[Array, "n d"], tuple[Pairs, ...]]) -> Float[Array, ""]:
-            x, pairs = data
+        def loss(nets: tuple[StackedMLP, ...], data: tuple[Float[Array, "n d"], tuple[Pairs, ...], Float[Array, " n"]]) -> Float[Array, ""]:
+            x, pairs, weights = data
             r = problem.residual(lambda x_: self.evaluate(problem, nets, pairs, x_), x) / problem.residual_scale
-            return jnp.mean(r**2)
+            return weighted_mean_square(r, weights)
 
+        x_j = jnp.asarray(x_train, dtype=jnp.float32)
+        marching = TimeMarching.for_problem(problem, x_train, self.time_stages, self.marching_fraction, self.name)
         return TrainingTask(
             model=self.networks(problem, seed),
             loss_fn=loss,
-            data=(jnp.asarray(x_train, dtype=jnp.float32), train_pairs),
+            data=(x_j, train_pairs, jnp.ones(x_train.shape[0], jnp.float32)),
             predict_test=lambda nets: self.evaluate(problem, nets, test_pairs, x_test_j),
             optimiser=optax.adam(self.learning_rate),
+            data_schedule=None if marching is None else lambda step, total: (x_j, train_pairs, marching.weights(step, total)),
         )
 
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
@@ -122,7 +130,7 @@ class FBPINN(Solver):
             pairs = tuple(lv.pairs(x) for lv in levels)
             return np.asarray(evaluate(outcome.model, pairs, jnp.asarray(x, dtype=jnp.float32)))
 
-        _, train_pairs = task.data
+        _, train_pairs, _ = task.data
         return solve_result(outcome, setup_s, predict, {
             "n_subdomains": sum(lv.n_subdomains for lv in levels),
             "active_pairs": int(sum(float(p.mask.sum()) for p in train_pairs)),

@@ -1,8 +1,11 @@
-"""Lagrange finite elements on DOLFINx for -laplace(u) = f with Dirichlet data.
+"""Lagrange finite elements on DOLFINx for -laplace(u) - k^2 u = f with Dirichlet data.
 
 The classical reference a FEM practitioner would run: P1 or P2 on a uniform triangle
-mesh, the data as exact UFL expressions, and conjugate gradients preconditioned by
-algebraic multigrid (PETSc GAMG; hypre is not in the PyPI wheel) or a direct LU solve.
+mesh, the data as exact UFL expressions, and by default the linear solver an expert
+picks for the operator: conjugate gradients preconditioned by algebraic multigrid
+(PETSc GAMG; hypre is not in the PyPI wheel) for the symmetric positive definite
+Poisson matrix, and a sparse direct LU (MUMPS, parallel under MPI) for the indefinite
+Helmholtz matrix, where CG breaks down and AMG loses its robustness.
 It runs over a mesh-refinement sweep, each solve timed on its own, with mesh and form
 setup, assembly and the linear solve recorded apart.
 """
@@ -24,8 +27,10 @@ from parity.solvers.refinement import refinement_sweep
 
 LINEAR_SOLVERS = {
     "cg_gamg": {"ksp_type": "cg", "pc_type": "gamg"},
-    "lu": {"ksp_type": "preonly", "pc_type": "lu"},
+    "lu": {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"},
 }
+AUTO = "auto"
+"""cg_gamg when k = 0 (SPD), lu otherwise."""
 _prefixes = itertools.count()
 
 
@@ -67,7 +72,7 @@ class FEMSolution:
 class FEMPoisson(Solver):
     name: ClassVar[str] = "fem"
     family: ClassVar[str] = "classical"
-    description: ClassVar[str] = "DOLFINx Lagrange FEM, CG + algebraic multigrid (GAMG) or LU, mesh-refinement sweep"
+    description: ClassVar[str] = "DOLFINx Lagrange FEM, CG + algebraic multigrid (GAMG) for Poisson or MUMPS LU for Helmholtz, mesh-refinement sweep"
     deterministic: ClassVar[bool] = True
     mpi_parallel: ClassVar[bool] = True
 
@@ -76,7 +81,10 @@ class FEMPoisson(Solver):
         (8, 16, 32, 64, 128, 256), "cells per side of the refinement sweep (the last one is the result)",
         "non-empty list of integers >= 2", all_at_least(2),
     )
-    linear_solver: str = knob("cg_gamg", "linear solver", " | ".join(LINEAR_SOLVERS), LINEAR_SOLVERS.__contains__)
+    linear_solver: str = knob(
+        AUTO, "linear solver (auto: CG + GAMG for Poisson, MUMPS LU for Helmholtz)", " | ".join([AUTO, *LINEAR_SOLVERS]),
+        lambda name: name == AUTO or name in LINEAR_SOLVERS,
+    )
     rtol: float = knob(1e-10, "relative residual tolerance of the Krylov solver", "number in (0, 1)", lambda r: 0 < r < 1)
 
     @classmethod
@@ -99,8 +107,14 @@ class FEMPoisson(Solver):
         last = result.trace[-1].details
         result.timings.update(compile_s=compile_s, setup_s=last["setup_s"], assemble_s=last["assemble_s"], linear_solve_s=last["linear_solve_s"])
         result.info = {"cells_per_side": cells, "dofs": result.trace[-1].step, "iterations": int(last["iterations"]),
-                       "linear_solver": self.linear_solver, "degree": self.degree}
+                       "linear_solver": self.linear_solver_for(problem), "degree": self.degree}
         return result
+
+    def linear_solver_for(self, problem: DirichletPoisson) -> str:
+        """The configured linear solver, with ``auto`` resolved by the operator's definiteness."""
+        if self.linear_solver != AUTO:
+            return self.linear_solver
+        return "cg_gamg" if problem.wavenumber_squared() == 0 else "lu"
 
     def solve_at(self, problem: DirichletPoisson, cells_per_side: int) -> FEMSolution:
         """Mesh, assemble and solve at one resolution (serial or under ``mpiexec``)."""
@@ -124,7 +138,8 @@ class FEMPoisson(Solver):
         space = fem.functionspace(domain, ("Lagrange", self.degree))
         x = ufl.SpatialCoordinate(domain)
         u, v = ufl.TrialFunction(space), ufl.TestFunction(space)
-        bilinear = fem.form(ufl.inner(ufl.grad(u), ufl.grad(v)) * ufl.dx)
+        k2 = problem.wavenumber_squared()
+        bilinear = fem.form((ufl.inner(ufl.grad(u), ufl.grad(v)) - k2 * u * v) * ufl.dx)
         linear = fem.form(problem.poisson_source(x, ufl) * v * ufl.dx)
         tdim = domain.topology.dim
         domain.topology.create_connectivity(tdim - 1, tdim)
@@ -145,12 +160,13 @@ class FEMPoisson(Solver):
         ksp = PETSc.KSP().create(comm)
         ksp.setOptionsPrefix(f"parity_fem_{next(_prefixes)}_")
         options = PETSc.Options()
-        for key, value in LINEAR_SOLVERS[self.linear_solver].items():
+        linear_solver = LINEAR_SOLVERS[self.linear_solver_for(problem)]
+        for key, value in linear_solver.items():
             options[f"{ksp.getOptionsPrefix()}{key}"] = value
         ksp.setOperators(matrix)
         ksp.setTolerances(rtol=self.rtol, atol=1e-50)
         ksp.setFromOptions()
-        for key in LINEAR_SOLVERS[self.linear_solver]:
+        for key in linear_solver:
             options.delValue(f"{ksp.getOptionsPrefix()}{key}")
         solution = fem.Function(space)
         ksp.solve(rhs, solution.x.petsc_vec)

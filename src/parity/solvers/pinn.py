@@ -16,6 +16,7 @@ from parity.knobs import at_least, knob, positive
 from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, SolveResult, Solver
 from parity.solvers.networks import ACTIVATIONS, StackedMLP
+from parity.solvers.schedule import TimeMarching, weighted_mean_square
 from parity.solvers.training import TrainingTask, solve_result, train
 
 
@@ -31,6 +32,8 @@ class PINN(Solver):
     learning_rate: float = knob(1e-3, "Adam learning rate", "finite number > 0", positive)
     n_collocation: int = knob(3000, "collocation (training) points", "integer >= 2", at_least(2))
     steps_per_dispatch: int = knob(100, "optimiser steps fused per jitted call (also the checkpoint interval)", "integer >= 1", at_least(1))
+    time_stages: int = knob(1, "causal time-marching stages for evolution problems (1 = train on all times at once)", "integer >= 1", at_least(1))
+    marching_fraction: float = knob(0.5, "fraction of the steps spent marching; the rest trains on all times", "number in (0, 1]", lambda f: 0 < f <= 1)
 
     @classmethod
     def supports(cls, problem: Problem) -> bool:
@@ -48,17 +51,22 @@ class PINN(Solver):
     def training_task(self, problem: ForwardProblem, seed: int, x_test: Float[np.ndarray, "m d"]) -> TrainingTask:
         """Mean squared residual (scaled by the problem's residual scale) on the collocation points."""
 
-        def loss(model: StackedMLP, x: Float[Array, "n d"]) -> Float[Array, ""]:
+        def loss(model: StackedMLP, data: tuple[Float[Array, "n d"], Float[Array, " n"]]) -> Float[Array, ""]:
+            x, weights = data
             r = problem.residual(lambda x_: self.evaluate(problem, model, x_), x) / problem.residual_scale
-            return jnp.mean(r**2)
+            return weighted_mean_square(r, weights)
 
+        x_train = problem.collocation_points(self.n_collocation)
+        x_j = jnp.asarray(x_train, dtype=jnp.float32)
+        marching = TimeMarching.for_problem(problem, x_train, self.time_stages, self.marching_fraction, self.name)
         x_test_j = jnp.asarray(x_test, dtype=jnp.float32)
         return TrainingTask(
             model=self.network(problem, seed),
             loss_fn=loss,
-            data=jnp.asarray(problem.collocation_points(self.n_collocation), dtype=jnp.float32),
+            data=(x_j, jnp.ones(x_train.shape[0], jnp.float32)),
             predict_test=lambda model: self.evaluate(problem, model, x_test_j),
             optimiser=optax.adam(self.learning_rate),
+            data_schedule=None if marching is None else lambda step, total: (x_j, marching.weights(step, total)),
         )
 
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:

@@ -31,19 +31,26 @@ def refinement_sweep(
     progress: ProgressFn,
     min_timing_s: float = 0.05,
     details_of: Callable[[Solution], dict[str, float]] = lambda _: {},
+    own_time: Callable[[Solution], float] | None = None,
 ) -> tuple[SolveResult, R]:
     """Solve at each resolution in turn; return the result and the resolution it ended at.
 
     ``cost_of(resolution, solution)`` is the trace's ``step``: degrees of freedom, or
     right-hand-side evaluations, whichever measures the work of that solve;
-    ``details_of(solution)`` adds solver-specific columns to the trace. Once the
+    ``details_of(solution)`` adds solver-specific columns to the trace; ``own_time``, when
+    given, reads a solve's time from the solution (one run, one-off compilation left
+    out) instead of timing ``solve_at`` by repetition. Once the
     budget's seconds are spent the sweep stops with status ``timeout``, keeping what it has.
     """
     trace: list[Checkpoint] = []
     solution: Solution | None = None
     started = time.perf_counter()
     for i, resolution in enumerate(resolutions):
-        seconds, solution = median_time(lambda: solve_at(resolution), min_total_s=min_timing_s)
+        if own_time is None:
+            seconds, solution = median_time(lambda: solve_at(resolution), min_total_s=min_timing_s)
+        else:
+            solution = solve_at(resolution)
+            seconds = own_time(solution)
         metrics = evaluator(solution(evaluator.x_test))
         trace.append(Checkpoint(seconds, cost_of(resolution, solution), metrics, details=details_of(solution)))
         progress(i + 1, len(resolutions), {"rel_l2": metrics["rel_l2"]})

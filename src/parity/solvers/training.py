@@ -38,6 +38,12 @@ class TrainingTask:
     """Arrays the loss reads (collocation points, point-subdomain pairs): arguments, not constants."""
     predict_test: PredictFn
     optimiser: optax.GradientTransformation
+    data_schedule: Callable[[int, int], PyTree] | None = None
+    """``(step, total_steps) -> data`` when the data change during training (time marching);
+    same shapes as ``data``, so nothing recompiles."""
+
+    def data_at(self, step: int, total_steps: int) -> PyTree:
+        return self.data if self.data_schedule is None else self.data_schedule(step, total_steps)
 
     def initial_state(self) -> tuple[PyTree, PyTree, PyTree]:
         """(trainable parameters, the rest of the model, optimiser state)."""
@@ -119,7 +125,7 @@ def train(
         length = min(steps_per_dispatch, steps - done)
         executable = steps_executable(length)  # a shorter last chunk compiles once, counted as compile time
         t = time.perf_counter()
-        new_params, new_state, losses = executable(params, opt_state, task.data)
+        new_params, new_state, losses = executable(params, opt_state, task.data_at(done, steps))
         losses = np.asarray(losses)  # blocks until the chunk is finished
         train_s += time.perf_counter() - t
         if not np.all(np.isfinite(losses)):

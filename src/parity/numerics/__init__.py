@@ -1,0 +1,1 @@
+"""Numerical kernels shared by solvers and by problems' reference solutions."""

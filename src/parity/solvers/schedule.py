@@ -1,0 +1,62 @@
+"""Causal time marching for physics-informed training of evolution problems.
+
+A PINN trained on all of space-time at once can fit a wrong late-time solution before
+the early times, which determine it, are right. Time marching (Moseley et al.'s FBPINN
+time scheduler; Wang et al.'s causal training) trains on a growing window [0, t_s]:
+the first ``fraction`` of the steps is split into ``stages`` equal parts and stage s
+weights only collocation points with t <= (s + 1) / stages * T; the remaining steps
+use every point. In an FBPINN, subdomains ahead of the window then receive no
+gradient, so they are switched on in causal order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import Array, Float
+
+from parity.knobs import ParameterError
+from parity.problems.base import ForwardProblem
+
+
+@dataclasses.dataclass(frozen=True)
+class TimeMarching:
+    times: Float[np.ndarray, " n"]
+    """The time coordinate of each collocation point."""
+    start: float
+    end: float
+    stages: int
+    fraction: float
+
+    @classmethod
+    def for_problem(cls, problem: ForwardProblem, x_train: Float[np.ndarray, "n d"], stages: int, fraction: float, owner: str) -> TimeMarching | None:
+        """The schedule for ``problem``, or None when ``stages`` is 1 (train on everything)."""
+        if stages == 1:
+            return None
+        if problem.time_axis is None:
+            raise ParameterError(
+                f"{owner}: parameter 'time_stages' = {stages} needs an evolution problem; "
+                f"{problem.name!r} has no time axis (allowed: time_stages = 1)"
+            )
+        lower, upper = problem.bounds
+        return cls(x_train[:, problem.time_axis], float(lower[problem.time_axis]), float(upper[problem.time_axis]), stages, fraction)
+
+    def stage(self, step: int, total_steps: int) -> int:
+        """The stage at ``step``; ``stages`` means marching is over."""
+        marching_steps = self.fraction * total_steps
+        return self.stages if step >= marching_steps else int(step * self.stages // marching_steps)
+
+    def weights(self, step: int, total_steps: int) -> Float[np.ndarray, " n"]:
+        """1 for the collocation points inside the window at ``step``, else 0."""
+        stage = self.stage(step, total_steps)
+        if stage >= self.stages:
+            return np.ones_like(self.times, dtype=np.float32)
+        horizon = self.start + (stage + 1) / self.stages * (self.end - self.start)
+        return (self.times <= horizon).astype(np.float32)
+
+
+def weighted_mean_square(residual: Float[Array, "n r"], weights: Float[Array, " n"]) -> Float[Array, ""]:
+    """Mean of the squared residual over the points with weight 1."""
+    return jnp.sum(weights[:, None] * residual**2) / (jnp.maximum(jnp.sum(weights), 1.0) * residual.shape[1])

@@ -1,0 +1,120 @@
+"""The 2D acoustic wave problem: media, source, ansatz, time marching, and its Devito reference."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import silent
+from parity.knobs import ParameterError
+from parity.numerics.free_space import free_space_solution
+from parity.problems import AcousticWave2D, MultiScalePoisson2D
+from parity.problems.derivatives import partial
+from parity.solvers import PINN, Budget, Evaluator
+from parity.solvers.devito_wave import DevitoWave
+from parity.solvers.schedule import TimeMarching
+
+
+def test_layered_medium_has_three_layers_of_the_requested_contrast() -> None:
+    problem = AcousticWave2D(velocity_model="layered", contrast=0.4)
+    y = np.array([1 / 6, 1 / 2, 5 / 6])
+    np.testing.assert_allclose(problem.velocity(0.3 + 0 * y, y, np), [1.0, 1.2, 1.4], rtol=1e-6)
+
+
+def test_gaussian_mixture_is_reproducible_and_seeded() -> None:
+    axis = np.linspace(0, 1, 50)
+    x, y = np.meshgrid(axis, axis)
+    first = AcousticWave2D(velocity_model="gaussian_mixture", model_seed=3).velocity(x, y, np)
+    again = AcousticWave2D(velocity_model="gaussian_mixture", model_seed=3).velocity(x, y, np)
+    other = AcousticWave2D(velocity_model="gaussian_mixture", model_seed=4).velocity(x, y, np)
+    np.testing.assert_array_equal(first, again)
+    assert np.max(np.abs(first - other)) > 0.1
+    assert 0.4 < first.min() < 1.0 < first.max() < 1.6  # fast and slow anomalies of relative size <= contrast
+
+
+def test_a_contrast_that_stops_the_wave_is_refused() -> None:
+    with pytest.raises(ParameterError, match="contrast' = 0.95.*allowed: a contrast that keeps c > 0.2"):
+        AcousticWave2D(velocity_model="gaussian_mixture", contrast=0.95, model_seed=2)  # two slow anomalies overlap
+    with pytest.raises(ParameterError, match="velocity_model"):
+        AcousticWave2D(velocity_model="salt_dome")
+
+
+def test_ansatz_starts_the_wave_from_rest() -> None:
+    problem = AcousticWave2D()
+    x = jnp.asarray(np.c_[np.random.default_rng(0).uniform(0, 1, (20, 2)), np.zeros(20)], dtype=jnp.float32)
+
+    def u(x_: jnp.ndarray) -> jnp.ndarray:
+        return problem.ansatz(x_, jnp.sin(3 * x_[:, 0:1]) + 2.0)
+
+    value, u_t = partial(u, x, 2)
+    assert float(jnp.max(jnp.abs(value))) == 0.0 and float(jnp.max(jnp.abs(u_t))) == 0.0
+
+
+def test_source_vanishes_before_the_start_and_outside_the_box() -> None:
+    problem = AcousticWave2D(frequency=4.0)
+    assert abs(problem.source_time(0.0, np)) < 1e-7 * problem.amplitude
+    assert problem.source_space(0.0, 0.5, np) < 1e-20  # 0.5 from the centre is 12.6 source widths
+
+
+def test_test_grid_is_regular_in_space_at_the_snapshot_times() -> None:
+    problem = AcousticWave2D(test_cells=8, test_times=4, duration=2.0)
+    x = problem.test_points()
+    assert x.shape == (9 * 9 * 4, 3)
+    np.testing.assert_allclose(np.unique(x[:, 2]), [0.5, 1.0, 1.5, 2.0])
+    collocation = problem.collocation_points(1000)
+    assert collocation.min(axis=0).min() >= 0 and np.all(collocation.max(axis=0) <= [1.0, 1.0, 2.0])
+
+
+def test_time_marching_opens_the_window_causally() -> None:
+    times = np.linspace(0.0, 1.0, 101)
+    schedule = TimeMarching(times, 0.0, 1.0, stages=4, fraction=0.5)
+    active = [int(schedule.weights(step, 1000).sum()) for step in (0, 125, 250, 375, 499, 500, 999)]
+    assert active == [26, 51, 76, 101, 101, 101, 101]
+    assert all(np.all(times[schedule.weights(step, 1000) > 0] <= (schedule.stage(step, 1000) + 1) / 4 + 1e-12) for step in (0, 200, 400))
+
+
+def test_time_marching_needs_an_evolution_problem() -> None:
+    problem = MultiScalePoisson2D()
+    with pytest.raises(ParameterError, match="time_stages' = 3 needs an evolution problem; 'poisson_multiscale_2d' has no time axis"):
+        PINN(time_stages=3).training_task(problem, 0, problem.test_points()[:10])
+
+
+def test_reference_matches_the_exact_solution_in_a_homogeneous_medium() -> None:
+    problem = AcousticWave2D(velocity_model="homogeneous", test_cells=16)
+    x = problem.test_points()
+    exact = problem.amplitude * free_space_solution(
+        x, velocity=1.0, centre=(0.5, 0.5), sigma=problem.source_sigma, source_time=lambda t: problem.source_time(t, np) / problem.amplitude
+    )
+    reference = problem.reference(x)
+    assert np.max(np.abs(exact)) == pytest.approx(1.0)  # the amplitude normalises the field
+    assert np.linalg.norm(reference - exact) / np.linalg.norm(exact) < 5e-4
+
+
+def test_devito_refinement_sweep_converges_and_records_its_performance() -> None:
+    problem = AcousticWave2D(test_cells=16)
+    x = problem.test_points()
+    result = DevitoWave(resolutions=(16, 32, 64)).solve(problem, Budget(), 0, Evaluator(x, problem.reference(x)), silent)
+    errors = [c.metrics["rel_l2"] for c in result.trace]
+    assert result.status == "ok" and result.trace_kind == "refinement"
+    assert errors[0] > 3 * errors[1] > 9 * errors[2] and errors[2] < 2e-2, errors
+    assert [c.step for c in result.trace] == sorted(c.step for c in result.trace)  # work: grid points x time steps
+    assert result.info["cells_per_unit"] == 64 and result.info["devito_gflopss"] > 0 and result.info["devito_gpointss"] > 0
+    assert result.timings["compile_s"] > 0 and result.timings["run_s"] > 0
+
+
+@pytest.mark.slow
+def test_devito_solver_under_two_mpi_ranks_matches_serial(tmp_path: Path) -> None:
+    mpiexec = Path(sys.executable).with_name("mpiexec")
+    common = ["-m", "parity", "run", "acoustic_wave_2d", "--solver", "devito", "--set", "resolutions=16,32",
+              "--set", "test_cells=8", "--store", str(tmp_path), "--quiet", "--json"]
+    serial = json.loads(subprocess.run([sys.executable, *common], check=True, capture_output=True, text=True, timeout=300).stdout)
+    launched = subprocess.run([str(mpiexec), "-n", "2", sys.executable, *common], check=True, capture_output=True, text=True, timeout=300)
+    parallel = json.loads(launched.stdout.strip().splitlines()[-1])
+    assert parallel["device_count"] == 2 and serial["device_count"] == 1
+    assert parallel["rel_l2"] == pytest.approx(serial["rel_l2"], rel=1e-9)
