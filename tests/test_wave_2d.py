@@ -14,7 +14,7 @@ import pytest
 from conftest import silent
 from parity.knobs import ParameterError
 from parity.numerics.free_space import free_space_solution
-from parity.problems import AcousticWave2D, MultiScalePoisson2D
+from parity.problems import AcousticWave2D, MultiScalePoisson2D, PointwiseFn
 from parity.problems.derivatives import partial
 from parity.solvers import PINN, Budget, Evaluator
 from parity.solvers.devito_wave import DevitoWave
@@ -118,3 +118,23 @@ def test_devito_solver_under_two_mpi_ranks_matches_serial(tmp_path: Path) -> Non
     parallel = json.loads(launched.stdout.strip().splitlines()[-1])
     assert parallel["device_count"] == 2 and serial["device_count"] == 1
     assert parallel["rel_l2"] == pytest.approx(serial["rel_l2"], rel=1e-9)
+
+
+def test_sides_let_outgoing_waves_out_and_refuse_incoming_ones() -> None:
+    problem = AcousticWave2D(velocity_model="homogeneous")
+    x = problem.collocation_points(500)
+    sides = (x[:, 0] == 0) | (x[:, 0] == 1) | (x[:, 1] == 0) | (x[:, 1] == 1)
+    assert sides.sum() == 100
+    xj = jnp.asarray(x[sides], dtype=jnp.float32)
+    normal = jnp.where(xj[:, 0:1] == 0, -1.0, 0.0) + jnp.where(xj[:, 0:1] == 1, 1.0, 0.0)
+    normal_y = jnp.where(xj[:, 1:2] == 0, -1.0, 0.0) + jnp.where(xj[:, 1:2] == 1, 1.0, 0.0)
+
+    def plane_wave(direction: float) -> PointwiseFn:
+        def u(x_: jnp.ndarray) -> jnp.ndarray:  # a pulse travelling along the side's normal
+            along = normal * x_[:, 0:1] + normal_y * x_[:, 1:2]
+            return jnp.exp(-(((along - direction * x_[:, 2:3]) - 0.5) ** 2) / 0.02)
+        return u
+
+    outgoing = problem.residual(plane_wave(+1.0), xj)
+    incoming = problem.residual(plane_wave(-1.0), xj)
+    assert float(jnp.max(jnp.abs(outgoing))) < 1e-4 * float(jnp.max(jnp.abs(incoming)))

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 THRESHOLDS = (1e-1, 1e-2, 1e-3)
-BUDGETS = (0.01, 0.1, 1.0, 10.0, 60.0)
+BUDGETS = (0.01, 0.1, 1.0, 10.0, 60.0, 300.0)
 GROUP = ["problem", "setting", "label"]
 """A table row: one configuration (label) at one problem-parameter setting."""
 

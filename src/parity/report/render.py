@@ -24,7 +24,7 @@ ENV_COLUMNS = {
 CONVENTIONS = (
     "Conventions: errors are relative L2 (and L1 norm) errors on held-out test points, never on training points. "
     "The cost of a SciML run includes setup, JIT compile and training time (evaluation excluded); "
-    "the cost of a classical solve is its own time including setup, plus any one-off compile (FFCx forms). "
+    "the cost of a classical solve is its own time including setup, plus any one-off compile (FFCx forms; Devito operator construction and JIT, which is left out of each resolution's time as a modeller reuses one operator). "
     "Every statistic over seeds is the median with its min-max spread, never the best seed. "
     "Classical solvers are deterministic: one run each, whose trace is a refinement curve (one solve per resolution)."
 )
