@@ -19,10 +19,10 @@ import pytest
 from parity.cli import main
 from parity.harness import Case, Store, load_records, load_sweep, run_case
 from parity.harness.run import UnsupportedError
-from parity.knobs import ParameterError
+from parity.knobs import ParameterError, knob
 from parity.problems import ForwardProblem, MultiScale1D
 from parity.problems.derivatives import partial
-from parity.solvers import FBPINN, Budget, Chebyshev
+from parity.solvers import FBPINN, PINN, Budget, Chebyshev
 
 
 def test_run_case_appends_a_complete_record_and_trace(tmp_path: Path) -> None:
@@ -194,3 +194,12 @@ def test_sweep_killed_mid_run_loses_nothing_and_resumes(tmp_path: Path) -> None:
     subprocess.run(command, check=True, timeout=120)  # a finished sweep reruns nothing
     assert len(load_records(store_dir)) == len(sweep.cases)
     assert isinstance(frame.loc[0, "created_utc"], pd.Timestamp)
+
+
+def test_a_knob_added_with_its_old_behaviour_as_default_keeps_case_keys(problem: MultiScale1D) -> None:
+    @dataclasses.dataclass(frozen=True)
+    class PINNWithNewKnob(PINN):
+        dropout: float = knob(0.0, "a knob added in a later version", "number in [0, 1)", lambda p: 0 <= p < 1)
+
+    assert Case(problem, PINNWithNewKnob(width=32), seed=1).key() == Case(problem, PINN(width=32), seed=1).key()
+    assert Case(problem, PINNWithNewKnob(width=32, dropout=0.1), seed=1).key() != Case(problem, PINN(width=32), seed=1).key()

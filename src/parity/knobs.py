@@ -75,6 +75,14 @@ class Configurable:
         """The canonical parameter dict (JSON-friendly: tuples become lists)."""
         return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
 
+    def changed_params(self) -> dict[str, Any]:
+        """The parameters that differ from their defaults: an identity that survives new knobs."""
+        return {
+            f.name: _jsonable(getattr(self, f.name))
+            for f in dataclasses.fields(self)  # type: ignore[arg-type]
+            if getattr(self, f.name) != f.default
+        }
+
     @classmethod
     def knobs(cls) -> list[KnobInfo]:
         hints = typing.get_type_hints(cls)

@@ -52,19 +52,22 @@ class Case:
         """The given label, else the solver name plus its non-default settings."""
         if self.label:
             return self.label
-        defaults = type(self.solver)().params()
-        changed = {k: v for k, v in self.solver.params().items() if defaults[k] != v}
+        changed = self.solver.changed_params()
         if not changed:
             return self.solver.name
         return f"{self.solver.name}[{', '.join(f'{k}={_short(v)}' for k, v in changed.items())}]"
 
     def key(self) -> str:
-        """Identity of the case: what a rerun must reproduce (labels and time limits excluded)."""
+        """Identity of the case: what a rerun must reproduce (labels and time limits excluded).
+
+        Parameters enter only where they differ from their defaults, so a knob added
+        later (with a default that keeps the old behaviour) does not orphan old records.
+        """
         identity = {
             "problem": self.problem.name,
-            "problem_params": self.problem.params(),
+            "problem_params": self.problem.changed_params(),
             "solver": self.solver.name,
-            "solver_config": self.solver.params(),
+            "solver_config": self.solver.changed_params(),
             "seed": 0 if self.solver.deterministic else self.seed,
             "budget_steps": self.budget.steps if self.solver.family == "sciml" else 0,
             "device_count": self.ranks,

@@ -89,6 +89,37 @@ def error_vs_scale(runs: pd.DataFrame, out_dir: Path, problem: str) -> Plot | No
     return Plot(name, f"{problem}: final error against {knob}, median over seeds with min-max bars{note}")
 
 
+def time_vs_scale(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], out_dir: Path, problem: str) -> Plot | None:
+    """Median time to 1e-2 and to 1e-3 against the first varying knob; None if none varies.
+
+    A setting where fewer than half of the seeds got there has no point: the line breaks.
+    """
+    varying = analysis.varying_params(runs)
+    if not varying:
+        return None
+    column = varying[0]
+    knob = column.removeprefix(analysis.PARAM_PREFIX)
+    scale = runs[["setting", column]].drop_duplicates("setting").set_index("setting")[column]
+    if pd.to_numeric(scale, errors="coerce").isna().any():
+        return None
+    table = analysis.time_to_accuracy_table(runs, curves, (1e-2, 1e-3))
+    table["x"] = table["setting"].map(pd.to_numeric(scale))
+    colours = _colours(runs)
+    fig, axes = _panels(2)
+    for ax, eps in zip(axes, (1e-2, 1e-3)):
+        for label, rows in table[table["eps"] == eps].groupby("label", sort=False):
+            rows = rows.sort_values("x")
+            ax.plot(rows["x"], rows["median_s"], marker="o", label=label, color=colours[label])
+        ax.set(yscale="log", xlabel=knob, ylabel="seconds incl. setup + compile",
+               title=f"{problem}: time to relative L2 <= {eps:g}")
+        if table["x"].min() > 0 and table["x"].max() / table["x"].min() >= 4:
+            ax.set_xscale("log", base=2)
+    name = _file_name("time_vs_scale", problem)
+    _save(fig, axes, out_dir / name)
+    return Plot(name, f"{problem}: median time to 1e-2 and 1e-3 against {knob} (all seeds; a point is missing where "
+                      "fewer than half of the seeds got there)")
+
+
 def error_vs_steps(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], out_dir: Path, problem: str) -> list[Plot]:
     """Error at each optimiser-step checkpoint of the iterative methods (equal-steps view)."""
     iterative = runs[runs["trace_kind"] == "iterative"]

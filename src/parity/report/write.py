@@ -24,8 +24,8 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
     out_dir.mkdir(parents=True, exist_ok=True)
     figures: dict[str, list[plots.Plot]] = {}
     for name, chosen in runs.groupby("problem", sort=False):
-        scale = plots.error_vs_scale(chosen, out_dir, name)
-        figures[name] = [*plots.error_vs_time(chosen, curves, out_dir, name), *([scale] if scale else []),
+        scale = [plot for plot in (plots.error_vs_scale(chosen, out_dir, name), plots.time_vs_scale(chosen, curves, out_dir, name)) if plot]
+        figures[name] = [*plots.error_vs_time(chosen, curves, out_dir, name), *scale,
                          *plots.error_vs_steps(chosen, curves, out_dir, name), *plots.snapshots(chosen, store, out_dir, name)]
     text = render.markdown_report(runs, curves, figures, title, description)
     index = out_dir / "index.md"
