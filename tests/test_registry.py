@@ -52,7 +52,7 @@ def third_party_package(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_builtins_register_through_entry_points() -> None:
-    assert list(registry.problems()) == ["acoustic_wave_2d", "helmholtz_2d", "multiscale_1d", "poisson_multiscale_2d"]
+    assert list(registry.problems()) == ["acoustic_wave_2d", "burgers_1d", "helmholtz_2d", "multiscale_1d", "poisson_multiscale_2d"]
     assert set(registry.solvers()) == {"chebyshev", "devito", "fbpinn", "fem", "pinn", "rk_ode"}
     assert registry.solvers_for(registry.problem_class("acoustic_wave_2d")()) == ["devito", "fbpinn", "pinn"]
     assert registry.solvers_for(registry.problem_class("helmholtz_2d")()) == ["fbpinn", "fem", "pinn"]
