@@ -31,6 +31,8 @@ from scipy.stats import qmc
 
 from parity.cache import cached_arrays
 from parity.knobs import ParameterError, at_least, knob, positive
+from parity.numerics.acoustic_fd import SnapshotField, setup_of, simulate
+from parity.numerics.free_space import free_space_solution
 from parity.problems.base import AcousticWave, ForwardProblem, PointwiseFn, Snapshot
 from parity.problems.derivatives import second_partial
 
@@ -166,7 +168,7 @@ class AcousticWave2D(ForwardProblem, AcousticWave):
         return np.stack([x, y, t], axis=-1).reshape(-1, 3)
 
     def snapshot(self) -> Snapshot:
-        time = self.snapshot_times[(3 * len(self.snapshot_times)) // 4 - 1] if len(self.snapshot_times) > 1 else self.duration
+        time = self.snapshot_times[(3 * len(self.snapshot_times)) // 4 - 1]  # three quarters in; with one snapshot, T
         return Snapshot.grid((0.0, 1.0), (0.0, 1.0), f"wavefield at t = {time:g}", time)
 
     # --- the reference ------------------------------------------------------------------------
@@ -175,14 +177,15 @@ class AcousticWave2D(ForwardProblem, AcousticWave):
     """Reference grid cells per test cell (so the test grid lies on reference nodes)."""
 
     def reference(self, x: Float[np.ndarray, "n 3"]) -> Float[np.ndarray, "n 1"]:
-        from parity.numerics.acoustic_fd import SnapshotField
+        return self._reference_field(x)
 
+    @functools.cached_property
+    def _reference_field(self) -> SnapshotField:
+        """The cached reference solve, loaded once per problem object (its splines are kept too)."""
         fields = cached_arrays(f"{self.name}-reference", self.params(), self._reference_fields)
-        return SnapshotField(fields["x"], fields["y"], fields["times"], fields["fields"])(x)
+        return SnapshotField(fields["x"], fields["y"], fields["times"], fields["fields"])
 
     def _reference_fields(self) -> dict[str, np.ndarray]:
-        from parity.numerics.acoustic_fd import setup_of, simulate
-
         cells = self.test_cells * self.reference_resolution
         simulation = simulate(setup_of(self), cells, space_order=16, courant=0.25)
         return {"x": simulation.x, "y": simulation.y, "times": simulation.times, "fields": simulation.fields}
@@ -190,8 +193,6 @@ class AcousticWave2D(ForwardProblem, AcousticWave):
     @functools.cached_property
     def amplitude(self) -> float:
         """A: max |u| = 1 on the test grid for the homogeneous medium."""
-        from parity.numerics.free_space import free_space_solution
-
         unit = free_space_solution(
             self.test_points(), velocity=self.background, centre=(0.5, 0.5), sigma=self.source_sigma,
             source_time=lambda t: self._ricker(t, np),

@@ -62,8 +62,7 @@ class Helmholtz2D(ForwardProblem, DirichletPoisson):
     def _nearest_resonance(self) -> tuple[tuple[int, int], float]:
         top = int(self.k / math.pi) + 2
         modes = np.arange(1, top + 1)
-        eigenvalues = math.pi**2 * (modes[:, None] ** 2 + modes[None, :] ** 2)
-        gaps = np.abs(eigenvalues - self.k**2)
+        gaps = np.abs(_eigenvalues(modes) - self.k**2)
         m, n = np.unravel_index(np.argmin(gaps), gaps.shape)
         return (int(modes[m]), int(modes[n])), float(gaps[m, n])
 
@@ -111,8 +110,7 @@ class Helmholtz2D(ForwardProblem, DirichletPoisson):
         s = 0.5 * (nodes + 1.0)
         gaussian = np.exp(-((s - 0.5) ** 2) / (2 * self.source_sigma**2))
         coefficients_1d = 2.0 * (0.5 * weights * gaussian) @ np.sin(np.pi * np.outer(s, modes))  # 2 int_0^1 g sin(m pi s) ds
-        eigenvalues = math.pi**2 * (modes[:, None] ** 2 + modes[None, :] ** 2)
-        return modes, np.outer(coefficients_1d, coefficients_1d) / (eigenvalues - self.k**2)
+        return modes, np.outer(coefficients_1d, coefficients_1d) / (_eigenvalues(modes) - self.k**2)
 
     def _unit_source_solution(self, x: Float[np.ndarray, "n 2"]) -> Float[np.ndarray, "n 1"]:
         modes, coefficients = self._series
@@ -125,3 +123,8 @@ class Helmholtz2D(ForwardProblem, DirichletPoisson):
         axis = np.linspace(0.0, 1.0, 201)
         grid = np.stack(np.meshgrid(axis, axis, indexing="ij"), axis=-1).reshape(-1, 2)
         return 1.0 / float(np.max(np.abs(self._unit_source_solution(grid))))
+
+
+def _eigenvalues(modes: np.ndarray) -> np.ndarray:
+    """pi^2 (m^2 + n^2): the Dirichlet Laplacian's eigenvalues on the unit square, for all pairs of ``modes``."""
+    return math.pi**2 * (modes[:, None] ** 2 + modes[None, :] ** 2)

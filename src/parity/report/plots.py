@@ -62,14 +62,12 @@ def error_vs_time(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], out_di
 
 def error_vs_scale(runs: pd.DataFrame, out_dir: Path, problem: str) -> Plot | None:
     """Final error against the first varying problem knob, one line per label; None if none varies."""
+    column = _scale_column(runs)
+    if column is None:
+        return None
     varying = analysis.varying_params(runs)
-    if not varying:
-        return None
-    column = varying[0]
     knob = column.removeprefix(analysis.PARAM_PREFIX)
-    x_all = pd.to_numeric(runs[column], errors="coerce")
-    if x_all.isna().any():
-        return None
+    x_all = pd.to_numeric(runs[column])
     colours = _colours(runs)
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for label, group in runs.assign(_x=x_all).groupby("label", sort=False):
@@ -94,14 +92,11 @@ def time_vs_scale(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], out_di
 
     A setting where fewer than half of the seeds got there has no point: the line breaks.
     """
-    varying = analysis.varying_params(runs)
-    if not varying:
+    column = _scale_column(runs)
+    if column is None:
         return None
-    column = varying[0]
     knob = column.removeprefix(analysis.PARAM_PREFIX)
     scale = runs[["setting", column]].drop_duplicates("setting").set_index("setting")[column]
-    if pd.to_numeric(scale, errors="coerce").isna().any():
-        return None
     table = analysis.time_to_accuracy_table(runs, curves, (1e-2, 1e-3))
     table["x"] = table["setting"].map(pd.to_numeric(scale))
     colours = _colours(runs)
@@ -234,6 +229,14 @@ def snapshots(runs: pd.DataFrame, store: Store, out_dir: Path, problem: str) -> 
         plt.close(fig)
         plots.append(Plot(name, f"{heading}: reference, each method's solution (the seed with the median error) and its error"))
     return plots
+
+
+def _scale_column(runs: pd.DataFrame) -> str | None:
+    """The first varying problem-parameter column, if it is numeric (the x axis of scale plots)."""
+    varying = analysis.varying_params(runs)
+    if not varying or pd.to_numeric(runs[varying[0]], errors="coerce").isna().any():
+        return None
+    return varying[0]
 
 
 def _median_seed(seeds: pd.DataFrame) -> pd.Series:
