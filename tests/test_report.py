@@ -110,6 +110,19 @@ def test_write_report_files_and_tables(store: Store, tmp_path: Path) -> None:
     assert "<title>toy report</title>" in page and "<table>" in page and 'src="error_vs_scale_toy.png"' in page
 
 
+def test_problem_specific_metrics_get_their_own_table(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    for seed, score in enumerate((0.1, 0.3, 0.2)):
+        store.append({**_record(f"s{seed}", label="pinn", seed=seed), "metrics": {"spectrum_error": score}}, _trace([0.0, 1.0], [1.0, 0.1]))
+    text = write_report(store, tmp_path / "r").read_text()
+    section = text.split("## Problem-specific metrics")[1].split("## Plots")[0]
+    assert "| label | spectrum_error |" in section and "| pinn | 2.00e-01 [1.00e-01–3.00e-01] |" in section
+    plain = write_report(store, tmp_path / "r2", case_keys={"s0"})
+    assert "Problem-specific" in plain.read_text()
+    store.append(_record("q", label="pinn", seed=5), _trace([0.0, 1.0], [1.0, 0.1]))
+    assert "Problem-specific" not in write_report(store, tmp_path / "r3", case_keys={"q"}).read_text()
+
+
 def test_write_report_restricts_to_case_keys(store: Store, tmp_path: Path) -> None:
     text = write_report(store, tmp_path / "r", case_keys={"c1", "c4"}).read_text()
     assert "2 records" in text and "| omega2=4 | cheb |" in text and "pinn" not in text

@@ -12,6 +12,7 @@ import pytest
 from conftest import silent
 from parity.problems import MultiScale1D
 from parity.solvers import FBPINN, PINN, Budget, Chebyshev, Evaluator, RungeKuttaODE, SolveResult
+from parity.solvers.pinn import input_features as pinn_input_features
 
 
 def rel_l2_at(result: SolveResult, step: int) -> float:
@@ -94,3 +95,29 @@ def test_divergence_is_a_status_not_an_exception() -> None:
     assert "non-finite loss" in result.message
     assert result.info["steps"] == 0 and len(result.trace) == 1  # the initial checkpoint is kept
 
+
+
+def test_lbfgs_finisher_takes_over_and_lowers_the_loss_further_than_adam(problem: MultiScale1D, evaluator: Evaluator) -> None:
+    """Raissi et al.'s schedule: Adam, then L-BFGS from Adam's parameters, at equal step counts."""
+    config = {"width": 32, "depth": 2, "n_collocation": 500, "steps_per_dispatch": 50}
+    adam = PINN(**config).solve(MultiScale1D(omega2=2.0), Budget(steps=600), 0, evaluator, silent)
+    finished = PINN(**config, lbfgs_fraction=0.5).solve(MultiScale1D(omega2=2.0), Budget(steps=600), 0, evaluator, silent)
+    assert [c.step for c in finished.trace] == [c.step for c in adam.trace]  # chunks stop exactly at the switch
+    switch = next(i for i, c in enumerate(finished.trace) if c.step == 300)
+    assert [c.loss for c in finished.trace[1:switch + 1]] == pytest.approx([c.loss for c in adam.trace[1:switch + 1]], rel=1e-4)
+    assert finished.status == "ok" and finished.trace[-1].loss < 0.1 * adam.trace[-1].loss
+
+
+def test_pinn_inputs_on_a_periodic_axis_give_a_periodic_network() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Ring(MultiScale1D):
+        periods: ClassVar[tuple[float | None, ...]] = (2.0,)
+
+    problem = Ring()
+    model = PINN(width=8, depth=2).network(problem, seed=3)
+    x = jnp.linspace(-1.0, 1.0, 7)[:, None]
+    raw = model(pinn_input_features(problem, x)[None])[0]
+    shifted = model(pinn_input_features(problem, x + 2.0)[None])[0]
+    np.testing.assert_allclose(shifted, raw, atol=1e-5)
+    assert float(jnp.std(raw)) > 1e-3  # not trivially constant
+    assert not FBPINN.supports(problem)  # its windows do not wrap around

@@ -24,7 +24,7 @@ import pandas as pd
 from parity.harness import environment, parallel
 from parity.harness.store import Store
 from parity.problems.base import ForwardProblem, Problem
-from parity.solvers.base import Budget, Evaluator, ProgressFn, SolveResult, Solver
+from parity.solvers.base import Budget, ProgressFn, SolveResult, Solver
 
 
 class UnsupportedError(ValueError):
@@ -92,8 +92,8 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
     try:
         if not isinstance(problem, ForwardProblem):
             raise UnsupportedError(f"problem kind {problem.kind!r} has no runner yet")
-        x_test = problem.test_points()
-        evaluator = Evaluator(x_test, problem.reference(x_test))
+        evaluator = problem.evaluator()
+        x_test = evaluator.x_test
         result = case.solver.solve(problem, case.budget, case.seed, evaluator, progress or _silent)
         if result.predict is not None:
             t = time.perf_counter()
@@ -120,7 +120,10 @@ def _snapshot_field(problem: ForwardProblem, result: SolveResult) -> np.ndarray 
     snapshot = problem.snapshot()
     if snapshot is None or result.predict is None:
         return None
-    return np.asarray(result.predict(snapshot.points), dtype=np.float64)[:, 0].reshape(snapshot.shape)
+    values = np.asarray(result.predict(snapshot.points), dtype=np.float64)
+    if problem.compared_outputs is not None:
+        values = values[:, list(problem.compared_outputs)]
+    return problem.picture(values, snapshot)
 
 
 def build_record(
@@ -155,6 +158,7 @@ def build_record(
         "message": message,
         "trace_kind": result.trace_kind if result else "",
         **{name: final.get(name, float("nan")) for name in ("rel_l2", "norm_l1", "max_abs")},
+        "metrics": {name: value for name, value in final.items() if name not in ("rel_l2", "norm_l1", "max_abs")},
         **{name: timings.get(name, float("nan")) for name in ("setup_s", "compile_s", "train_s", "solve_s", "eval_s")},
         **timings,  # solver-specific splits too (assemble_s, linear_solve_s, ...)
         "inference_s": inference_s,

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from jaxtyping import Array, Float
 
+from parity.evaluation import Evaluator
 from parity.knobs import Configurable
 
 PointwiseFn = Callable[[Float[Array, "n d"]], Float[Array, "n out"]]
@@ -41,6 +42,12 @@ class ForwardProblem(Problem):
     out_dim: ClassVar[int]
     time_axis: ClassVar[int | None] = None
     """Index of the time coordinate for evolution problems (solvers may march along it)."""
+    periods: ClassVar[tuple[float | None, ...] | None] = None
+    """Per input axis, the period of a periodic coordinate (None: not periodic). A periodic
+    box has no boundary condition to impose, so networks take (cos, sin) of such inputs
+    and are periodic by construction."""
+    compared_outputs: ClassVar[tuple[int, ...] | None] = None
+    """The outputs the reference gives and errors compare (e.g. velocity, not pressure); None = all."""
 
     @property
     @abc.abstractmethod
@@ -71,6 +78,23 @@ class ForwardProblem(Problem):
     def residual_scale(self) -> float:
         """Typical size of the residual's terms, so losses are O(1) at any scale knob."""
         return 1.0
+
+    def extra_metrics(self, u: Float[np.ndarray, "m c"], u_ref: Float[np.ndarray, "m c"]) -> dict[str, float]:
+        """Problem-specific errors of the compared outputs on the test points (none by default)."""
+        return {}
+
+    def evaluator(self) -> Evaluator:
+        """The errors every solver reports: on the held-out test points, against the reference."""
+        x_test = self.test_points()
+        return Evaluator(x_test, self.reference(x_test), self.compared_outputs, self.extra_metrics)
+
+    def picture(self, values: Float[np.ndarray, "m c"], snapshot: Snapshot) -> Float[np.ndarray, "side side"]:
+        """The scalar a report pictures, from the compared outputs on the snapshot grid."""
+        return values[:, 0].reshape(snapshot.shape)
+
+    def spectrum(self, picture: Float[np.ndarray, "side side"]) -> tuple[Float[np.ndarray, " k"], Float[np.ndarray, " k"]] | None:
+        """(wavenumbers, energy spectrum) of a pictured field, for problems where spectra matter."""
+        return None
 
     def snapshot(self) -> Snapshot | None:
         """A 2D picture of the solution for reports: a regular grid over a 2D box, else None."""

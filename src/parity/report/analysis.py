@@ -20,6 +20,8 @@ GROUP = ["problem", "setting", "label"]
 """A table row: one configuration (label) at one problem-parameter setting."""
 
 PARAM_PREFIX = "problem_params."
+METRIC_PREFIX = "metrics."
+"""Columns of a problem's own metrics (``ForwardProblem.extra_metrics``)."""
 _NUMERIC = (
     "seed", "rel_l2", "norm_l1", "max_abs", "setup_s", "compile_s", "train_s", "solve_s",
     "eval_s", "inference_s", "total_s", "steps", "steps_per_s", "info.n_params",
@@ -49,6 +51,8 @@ def select_runs(frame: pd.DataFrame, case_keys: set[str] | None = None, problem:
     runs = runs.sort_values("created_utc").drop_duplicates("case_key", keep="last").copy()
     for col in _NUMERIC:
         runs[col] = pd.to_numeric(runs[col], errors="coerce") if col in runs else np.nan
+    for col in metric_columns(runs):
+        runs[col] = pd.to_numeric(runs[col], errors="coerce")
     for col in _TEXT:
         runs[col] = runs[col].fillna("").astype(str) if col in runs else ""
     runs["setting"], runs["_order"] = "", 0
@@ -59,6 +63,11 @@ def select_runs(frame: pd.DataFrame, case_keys: set[str] | None = None, problem:
         runs.loc[group.index, "_order"] = values.map(ranks)
         runs.loc[group.index, "setting"] = values.map(lambda v: ", ".join(f"{_knob(c)}={param_text(x)}" for c, x in zip(varying, v)))
     return runs.sort_values(["problem", "_order", "label", "seed"], ignore_index=True).drop(columns="_order")
+
+
+def metric_columns(runs: pd.DataFrame) -> list[str]:
+    """The problem-specific metric columns that some run has a value for."""
+    return [c for c in runs.columns if c.startswith(METRIC_PREFIX) and runs[c].notna().any()]
 
 
 def varying_params(runs: pd.DataFrame) -> list[str]:
@@ -160,7 +169,7 @@ def final_table(runs: pd.DataFrame) -> pd.DataFrame:
         row["family"] = group["family"].iloc[0]
         row["n"] = len(group)
         row["statuses"] = group["status"].value_counts().to_dict()
-        for col in ("rel_l2", "norm_l1"):
+        for col in ("rel_l2", "norm_l1", *metric_columns(runs)):
             row[col], row[f"{col}_min"], row[f"{col}_max"] = group[col].median(), group[col].min(), group[col].max()
         for col in ("setup_s", "compile_s", "train_s", "solve_s", "inference_s", "steps", "steps_per_s", "info.n_params"):
             row[col] = group[col].median()

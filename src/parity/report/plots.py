@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,7 @@ import pandas as pd  # noqa: E402
 
 from parity.harness import registry  # noqa: E402
 from parity.harness.store import Store  # noqa: E402
-from parity.problems.base import ForwardProblem  # noqa: E402
+from parity.problems.base import ForwardProblem, Snapshot  # noqa: E402
 from parity.report import analysis  # noqa: E402
 
 PANELS_PER_FIGURE = 3
@@ -201,18 +201,23 @@ def _file_name(kind: str, problem: str, k: int | None = None) -> str:
     return f"{kind}_{safe}{'' if k is None else f'_{k}'}.png"
 
 
-def snapshots(runs: pd.DataFrame, store: Store, out_dir: Path, problem: str) -> list[Plot]:
-    """Per setting: the reference, then each label's median-seed solution and its error, as pictures."""
-    plots = []
+def _pictured_settings(runs: pd.DataFrame, store: Store) -> Iterator[tuple[int, str, list[pd.Series], ForwardProblem, Snapshot]]:
+    """Per setting with stored fields: (index, setting, each label's median-seed run, problem, snapshot)."""
     for k, (setting, group) in enumerate(runs.groupby("setting", sort=False), start=1):
         chosen = [_median_seed(seeds) for _, seeds in group[group["field_path"].astype(bool)].groupby("label", sort=False)]
         if not chosen:
             continue
-        problem_object = _problem_of(store, chosen[0])
-        snapshot = problem_object.snapshot()
-        if snapshot is None:
-            continue
-        truth = problem_object.reference(snapshot.points)[:, 0].reshape(snapshot.shape)
+        problem = _problem_of(store, chosen[0])
+        snapshot = problem.snapshot()
+        if snapshot is not None:
+            yield k, setting, chosen, problem, snapshot
+
+
+def snapshots(runs: pd.DataFrame, store: Store, out_dir: Path, problem: str) -> list[Plot]:
+    """Per setting: the reference, then each label's median-seed solution and its error, as pictures."""
+    plots = []
+    for k, setting, chosen, problem_object, snapshot in _pictured_settings(runs, store):
+        truth = problem_object.picture(problem_object.reference(snapshot.points), snapshot)
         limit = float(np.max(np.abs(truth)))
         fig, axes = plt.subplots(2, len(chosen) + 1, figsize=(3.2 * (len(chosen) + 1), 6.0), squeeze=False)
         _picture(fig, axes[0, 0], truth, snapshot.extent, "reference", "RdBu_r", -limit, limit)
@@ -228,6 +233,30 @@ def snapshots(runs: pd.DataFrame, store: Store, out_dir: Path, problem: str) -> 
         fig.savefig(out_dir / name, dpi=90)
         plt.close(fig)
         plots.append(Plot(name, f"{heading}: reference, each method's solution (the seed with the median error) and its error"))
+    return plots
+
+
+def spectra(runs: pd.DataFrame, store: Store, out_dir: Path, problem: str) -> list[Plot]:
+    """Per setting, for problems that define a spectrum: the reference's and each label's (median seed), log-log."""
+    plots = []
+    for k, setting, chosen, problem_object, snapshot in _pictured_settings(runs, store):
+        truth = problem_object.spectrum(problem_object.picture(problem_object.reference(snapshot.points), snapshot))
+        if truth is None:
+            continue
+        fig, ax = plt.subplots(figsize=(6.4, 4.4))
+        ax.loglog(*truth, color="black", linewidth=2.0, label="reference")
+        colours = _colours(runs)
+        for row in chosen:
+            ax.loglog(*problem_object.spectrum(store.field(row)), color=colours[row["label"]], label=row["label"])
+        heading = f"{problem}: {setting}" if setting else problem
+        ax.set(xlabel="wavenumber |k|", ylabel="energy spectrum E(k)", title=f"{heading} ({snapshot.caption})" if snapshot.caption else heading)
+        ax.legend(fontsize="small")
+        ax.grid(True, which="both", alpha=0.3)
+        name = _file_name("spectrum", problem, k)
+        fig.tight_layout()
+        fig.savefig(out_dir / name, dpi=90)
+        plt.close(fig)
+        plots.append(Plot(name, f"{heading}: energy spectrum of the pictured field, reference and each method (median seed)"))
     return plots
 
 

@@ -70,6 +70,12 @@ def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plot
         "train / solve is training time for SciML and solve time for classical solvers.",
         _final,
     )
+    with_metrics = [problem for problem in problems if analysis.metric_columns(runs[runs["problem"] == problem])]
+    if with_metrics:
+        parts += ["## Problem-specific metrics", "Each problem's own measures of the final solution on the test points "
+                  "(defined in the problem's module): median [min–max] over seeds."]
+        for problem in with_metrics:
+            parts += [f"### {problem}", _metrics(runs[runs["problem"] == problem])]
     parts.append("## Plots")
     for problem in problems:
         parts.append(f"### {problem}")
@@ -169,6 +175,13 @@ def _final(runs: pd.DataFrame) -> str:
             _integer(r["info.n_params"]),
         ])
     return pipe_table(headers, rows)
+
+
+def _metrics(runs: pd.DataFrame) -> str:
+    columns = analysis.metric_columns(runs)
+    table = analysis.final_table(runs)
+    rows = [[*_group_cells(runs, tuple(r[analysis.GROUP])), *(_spread(r, c) for c in columns)] for _, r in table.iterrows()]
+    return pipe_table([*_group_headers(runs), *(c.removeprefix(analysis.METRIC_PREFIX) for c in columns)], rows)
 
 
 def _failures(runs: pd.DataFrame) -> str:

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from jaxtyping import Float
 
+from parity.evaluation import Evaluator
 from parity.knobs import Configurable
 from parity.problems.base import Problem
 
@@ -37,25 +38,6 @@ class Budget:
             raise ValueError(f"budget steps must be an integer >= 1; got {self.steps}")
         if not self.seconds > 0:
             raise ValueError(f"budget seconds must be > 0; got {self.seconds}")
-
-
-class Evaluator:
-    """Errors of a prediction on the problem's held-out test points."""
-
-    def __init__(self, x_test: Float[np.ndarray, "m d"], u_ref: Float[np.ndarray, "m out"]):
-        self.x_test = x_test
-        self._u_ref = np.asarray(u_ref, dtype=np.float64)
-        self._ref_norm = float(np.linalg.norm(self._u_ref))
-        self._ref_std = float(np.std(self._u_ref))
-
-    def __call__(self, u_pred: Any) -> dict[str, float]:
-        """rel_l2 = |u - u*|_2 / |u*|_2;  norm_l1 = mean|u - u*| / std(u*) (FBPINN paper)."""
-        diff = np.asarray(u_pred, dtype=np.float64).reshape(self._u_ref.shape) - self._u_ref
-        return {
-            "rel_l2": float(np.linalg.norm(diff) / self._ref_norm),
-            "norm_l1": float(np.mean(np.abs(diff)) / self._ref_std),
-            "max_abs": float(np.max(np.abs(diff))),
-        }
 
 
 @dataclasses.dataclass(frozen=True)

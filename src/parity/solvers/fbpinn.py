@@ -65,10 +65,12 @@ class FBPINN(Solver):
     steps_per_dispatch: int = knob(100, "optimiser steps fused per jitted call (also the checkpoint interval)", "integer >= 1", at_least(1))
     time_stages: int = knob(1, "causal time-marching stages for evolution problems (1 = train on all times at once)", "integer >= 1", at_least(1))
     marching_fraction: float = knob(0.5, "fraction of the steps spent marching; the rest trains on all times", "number in (0, 1]", lambda f: 0 < f <= 1)
+    lbfgs_fraction: float = knob(0.0, "fraction of the steps, at the end, taken by L-BFGS (zoom line search) after Adam", "number in [0, 1]", lambda f: 0 <= f <= 1)
 
     @classmethod
     def supports(cls, problem: Problem) -> bool:
-        return isinstance(problem, ForwardProblem)
+        """Forward problems on a box; not periodic ones, whose windows would have to wrap around."""
+        return isinstance(problem, ForwardProblem) and not any(p is not None for p in problem.periods or ())
 
     def decomposition(self, problem: ForwardProblem) -> list[Level]:
         lower, upper = problem.bounds
@@ -111,6 +113,8 @@ class FBPINN(Solver):
             data=(x_j, train_pairs, jnp.ones(x_train.shape[0], jnp.float32)),
             predict_test=lambda nets: self.evaluate(problem, nets, test_pairs, x_test_j),
             optimiser=optax.adam(self.learning_rate),
+            finisher=optax.lbfgs() if self.lbfgs_fraction > 0 else None,
+            finisher_fraction=self.lbfgs_fraction,
             data_schedule=None if marching is None else lambda step, total: (x_j, train_pairs, marching.weights(step, total)),
         )
 

@@ -20,6 +20,20 @@ from parity.solvers.schedule import TimeMarching, weighted_mean_square
 from parity.solvers.training import TrainingTask, solve_result, train
 
 
+def input_features(problem: ForwardProblem, x: Float[Array, "n d"]) -> Float[Array, "n f"]:
+    """Each coordinate scaled to [-1, 1]; a periodic one as (cos, sin) of its phase instead."""
+    lower, upper = (jnp.asarray(b, dtype=x.dtype) for b in problem.bounds)
+    scaled = 2.0 * (x - lower) / (upper - lower) - 1.0
+    columns = []
+    for axis, period in enumerate(problem.periods or (None,) * problem.in_dim):
+        if period is None:
+            columns.append(scaled[:, axis])
+        else:
+            phase = 2.0 * jnp.pi * x[:, axis] / period
+            columns += [jnp.cos(phase), jnp.sin(phase)]
+    return jnp.stack(columns, axis=-1)
+
+
 @dataclasses.dataclass(frozen=True)
 class PINN(Solver):
     name: ClassVar[str] = "pinn"
@@ -34,19 +48,20 @@ class PINN(Solver):
     steps_per_dispatch: int = knob(100, "optimiser steps fused per jitted call (also the checkpoint interval)", "integer >= 1", at_least(1))
     time_stages: int = knob(1, "causal time-marching stages for evolution problems (1 = train on all times at once)", "integer >= 1", at_least(1))
     marching_fraction: float = knob(0.5, "fraction of the steps spent marching; the rest trains on all times", "number in (0, 1]", lambda f: 0 < f <= 1)
+    lbfgs_fraction: float = knob(0.0, "fraction of the steps, at the end, taken by L-BFGS (zoom line search) after Adam", "number in [0, 1]", lambda f: 0 <= f <= 1)
 
     @classmethod
     def supports(cls, problem: Problem) -> bool:
         return isinstance(problem, ForwardProblem)
 
     def network(self, problem: ForwardProblem, seed: int) -> StackedMLP:
-        return StackedMLP(1, (problem.in_dim, *[self.width] * self.depth, problem.out_dim), ACTIVATIONS[self.activation], seed=seed)
+        n_features = problem.in_dim + sum(period is not None for period in problem.periods or ())
+        return StackedMLP(1, (n_features, *[self.width] * self.depth, problem.out_dim), ACTIVATIONS[self.activation], seed=seed)
 
     @staticmethod
     def evaluate(problem: ForwardProblem, model: StackedMLP, x: Float[Array, "n d"]) -> Float[Array, "n out"]:
-        """u(x): the network on inputs scaled to [-1, 1], through the problem's ansatz."""
-        lower, upper = (jnp.asarray(b, dtype=x.dtype) for b in problem.bounds)
-        return problem.ansatz(x, model((2.0 * (x - lower) / (upper - lower) - 1.0)[None])[0])
+        """u(x): the network on the inputs' features, through the problem's ansatz."""
+        return problem.ansatz(x, model(input_features(problem, x)[None])[0])
 
     def training_task(self, problem: ForwardProblem, seed: int, x_test: Float[np.ndarray, "m d"]) -> TrainingTask:
         """Mean squared residual (scaled by the problem's residual scale) on the collocation points."""
@@ -66,6 +81,8 @@ class PINN(Solver):
             data=(x_j, jnp.ones(x_train.shape[0], jnp.float32)),
             predict_test=lambda model: self.evaluate(problem, model, x_test_j),
             optimiser=optax.adam(self.learning_rate),
+            finisher=optax.lbfgs() if self.lbfgs_fraction > 0 else None,
+            finisher_fraction=self.lbfgs_fraction,
             data_schedule=None if marching is None else lambda step, total: (x_j, marching.weights(step, total)),
         )
 

@@ -38,6 +38,10 @@ class TrainingTask:
     """Arrays the loss reads (collocation points, point-subdomain pairs): arguments, not constants."""
     predict_test: PredictFn
     optimiser: optax.GradientTransformation
+    finisher: optax.GradientTransformationExtraArgs | None = None
+    """A line-search optimiser (L-BFGS) for the last ``finisher_fraction`` of the steps,
+    started afresh from the first optimiser's parameters (Raissi et al.'s Adam-then-L-BFGS)."""
+    finisher_fraction: float = 0.0
     data_schedule: Callable[[int, int], PyTree] | None = None
     """``(step, total_steps) -> data`` when the data change during training (time marching);
     same shapes as ``data``, so nothing recompiles."""
@@ -50,14 +54,32 @@ class TrainingTask:
         params, static = eqx.partition(self.model, eqx.is_inexact_array)
         return params, static, self.optimiser.init(params)
 
-    def compile_steps(self, length: int) -> Callable[[PyTree, PyTree, PyTree], tuple[PyTree, PyTree, Array]]:
+    def first_finisher_step(self, steps: int) -> int:
+        """The step at which the finisher takes over (``steps`` when there is none)."""
+        if self.finisher is None:
+            return steps
+        return steps - round(self.finisher_fraction * steps)
+
+    def compile_steps(self, length: int, finishing: bool = False) -> Callable[[PyTree, PyTree, PyTree], tuple[PyTree, PyTree, Array]]:
         """``length`` fused optimiser steps, compiled: ``(params, opt_state, data) -> (params, opt_state, losses)``."""
         params, static, opt_state = self.initial_state()
+        if finishing:
+            assert self.finisher is not None
+            opt_state = self.finisher.init(params)
 
         def one_step(carry: tuple[PyTree, PyTree], _: None, data: PyTree) -> tuple[tuple[PyTree, PyTree], Array]:
             p, s = carry
-            loss, grads = jax.value_and_grad(lambda p_: self.loss_fn(eqx.combine(p_, static), data))(p)
-            updates, s = self.optimiser.update(grads, s, p)
+
+            def objective(p_: PyTree) -> Float[Array, ""]:
+                return self.loss_fn(eqx.combine(p_, static), data)
+
+            if finishing:
+                assert self.finisher is not None
+                loss, grads = optax.value_and_grad_from_state(objective)(p, state=s)  # reuses the line search's last evaluation
+                updates, s = self.finisher.update(grads, s, p, value=loss, grad=grads, value_fn=objective)
+            else:
+                loss, grads = jax.value_and_grad(objective)(p)
+                updates, s = self.optimiser.update(grads, s, p)
             return (optax.apply_updates(p, updates), s), loss
 
         def steps(p: PyTree, s: PyTree, data: PyTree) -> tuple[PyTree, PyTree, Array]:
@@ -90,22 +112,27 @@ def train(
 ) -> TrainOutcome:
     """Minimise the task's loss for ``steps`` steps, checkpointing after every dispatch.
 
-    A non-finite loss stops training with status ``diverged`` (the last finite parameters
+    With a finisher, the last part of the steps is done by it (chunks never straddle the
+    switch). A non-finite loss stops training with status ``diverged`` (the last finite parameters
     are kept); the time budget stops it at the next dispatch with status ``timeout``.
     """
     params, static, opt_state = task.initial_state()
-    compiled: dict[int, Any] = {}
+    compiled: dict[tuple[int, bool], Any] = {}
     compile_s = 0.0
+    switch = task.first_finisher_step(steps)
 
-    def steps_executable(length: int) -> Any:
+    def steps_executable(length: int, finishing: bool) -> Any:
         nonlocal compile_s
-        if length not in compiled:
+        if (length, finishing) not in compiled:
             t = time.perf_counter()
-            compiled[length] = task.compile_steps(length)
+            compiled[length, finishing] = task.compile_steps(length, finishing)
             compile_s += time.perf_counter() - t
-        return compiled[length]
+        return compiled[length, finishing]
 
-    steps_executable(min(steps_per_dispatch, steps))
+    if switch > 0:
+        steps_executable(min(steps_per_dispatch, switch), False)
+    if switch < steps:
+        steps_executable(min(steps_per_dispatch, steps - switch), True)
     t0 = time.perf_counter()
     evaluate = jax.jit(lambda p: task.predict_test(eqx.combine(p, static))).lower(params).compile()
     compile_s += time.perf_counter() - t0
@@ -122,8 +149,12 @@ def train(
     message = ""
     done, train_s = 0, 0.0
     while done < steps:
-        length = min(steps_per_dispatch, steps - done)
-        executable = steps_executable(length)  # a shorter last chunk compiles once, counted as compile time
+        finishing = done >= switch
+        length = min(steps_per_dispatch, (steps if finishing else switch) - done)
+        if finishing and done == switch:
+            assert task.finisher is not None
+            opt_state = task.finisher.init(params)
+        executable = steps_executable(length, finishing)  # a shorter last chunk compiles once, counted as compile time
         t = time.perf_counter()
         new_params, new_state, losses = executable(params, opt_state, task.data_at(done, steps))
         losses = np.asarray(losses)  # blocks until the chunk is finished
