@@ -84,16 +84,18 @@ class Burgers1D(ForwardProblem, PeriodicBurgers1D):
     def _cole_hopf(self, x: Float[np.ndarray, "n 2"]) -> Float[np.ndarray, " n"]:
         """u = -int sin(pi (x - s)) w(s) ds / int w(s) ds, w = exp(-cos(pi (x - s)) / (2 pi nu) - s^2 / (4 nu t)).
 
-        The nodes span 10 kernel widths at the chunk's latest time, and are spaced at most a
-        third of the kernel width at its earliest time (the trapezoidal rule on a Gaussian
-        is then accurate to e^-170).
+        The weight's exponent, (-cos(pi (x - s)) / (2 pi) - s^2 / (4 t)) / nu, peaks where
+        s = t sin(pi (x - s)), so at |s| <= t: the nodes span that, plus 10 kernel widths at
+        the chunk's latest time (not the kernel alone: at small nu the peak lies many kernel
+        widths from s = 0), and are spaced at most a third of the kernel width at its
+        earliest time (the trapezoidal rule on a Gaussian is then accurate to e^-170).
         """
         early = x[:, 1] > 0
         values = -np.sin(np.pi * x[:, 0])  # t = 0: the initial condition
         if not early.any():
             return values
         position, time = x[early, 0:1], x[early, 1:2]
-        reach = 10.0 * math.sqrt(4.0 * self.nu * float(time.max()))
+        reach = float(time.max()) + 10.0 * math.sqrt(4.0 * self.nu * float(time.max()))
         spacing = min(1.0 / self.quadrature_points, math.sqrt(2.0 * self.nu * float(time.min())) / 3.0)
         s = np.linspace(-reach, reach, int(math.ceil(2 * reach / spacing)) + 1)[None, :]
         log_weight = -np.cos(np.pi * (position - s)) / (2 * np.pi * self.nu) - s**2 / (4 * self.nu * time)

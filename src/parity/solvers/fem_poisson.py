@@ -21,6 +21,7 @@ import numpy as np
 from jaxtyping import Float
 
 from parity.knobs import all_at_least, knob
+from parity.numerics.fem_points import point_values
 from parity.problems.base import DirichletPoisson, ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, SolveResult, Solver
 from parity.solvers.refinement import refinement_sweep
@@ -47,25 +48,8 @@ class FEMSolution:
     solve_s: float
 
     def __call__(self, x: Float[np.ndarray, "m d"]) -> Float[np.ndarray, "m 1"]:
-        """Point values, on every rank: each rank evaluates the points in its own cells."""
-        from dolfinx import geometry
-
-        mesh = self.function.function_space.mesh
-        points = np.zeros((x.shape[0], 3))
-        points[:, : x.shape[1]] = x
-        tree = geometry.bb_tree(mesh, mesh.topology.dim)
-        cells = geometry.compute_colliding_cells(mesh, geometry.compute_collisions_points(tree, points), points)
-        local = np.flatnonzero(np.diff(cells.offsets) > 0)
-        values = np.full(points.shape[0], np.nan)
-        if local.size:
-            first = cells.array[cells.offsets[local]].astype(np.int32)
-            values[local] = np.asarray(self.function.eval(points[local], first)).reshape(-1)
-        if mesh.comm.size > 1:  # a point on a partition boundary is found twice, with one value
-            for other in mesh.comm.allgather(values):
-                values = np.where(np.isnan(values), other, values)
-        if np.isnan(values).any():
-            raise ValueError(f"{int(np.isnan(values).sum())} evaluation points lie outside the mesh")
-        return values.reshape(-1, 1)
+        """Point values, on every rank."""
+        return point_values(self.function, x)
 
 
 @dataclasses.dataclass(frozen=True)
