@@ -16,7 +16,7 @@ from parity.knobs import ParameterError
 from parity.numerics.free_space import free_space_solution
 from parity.problems import AcousticWave2D, MultiScalePoisson2D, PointwiseFn
 from parity.problems.derivatives import partial
-from parity.solvers import PINN, Budget, Evaluator
+from parity.solvers import FBPINN, PINN, Budget, Evaluator
 from parity.solvers.devito_wave import DevitoWave
 from parity.solvers.schedule import TimeMarching
 
@@ -83,6 +83,13 @@ def test_time_marching_needs_an_evolution_problem() -> None:
     problem = MultiScalePoisson2D()
     with pytest.raises(ParameterError, match="time_stages' = 3 needs an evolution problem; 'poisson_multiscale_2d' has no time axis"):
         PINN(time_stages=3).training_task(problem, 0, problem.test_points()[:10])
+
+
+def test_time_marching_must_end_before_lbfgs_starts() -> None:
+    problem = AcousticWave2D(test_cells=8)
+    with pytest.raises(ParameterError, match="'marching_fraction' = 0.6 and 'lbfgs_fraction' = 0.5 overlap"):
+        FBPINN(levels=(2,), time_stages=4, marching_fraction=0.6, lbfgs_fraction=0.5).training_task(problem, 0, problem.test_points()[:10])
+    assert PINN(n_collocation=64, time_stages=4, marching_fraction=0.5, lbfgs_fraction=0.5).training_task(problem, 0, problem.test_points()[:10]).finisher is not None
 
 
 def test_reference_matches_the_exact_solution_in_a_homogeneous_medium() -> None:

@@ -106,7 +106,7 @@ class FBPINN(Solver):
             return weighted_mean_square(r, weights)
 
         x_j = jnp.asarray(x_train, dtype=jnp.float32)
-        marching = TimeMarching.for_problem(problem, x_train, self.time_stages, self.marching_fraction, self.name)
+        marching = TimeMarching.for_problem(problem, x_train, self.time_stages, self.marching_fraction, self.name, self.lbfgs_fraction)
         return TrainingTask(
             model=self.networks(problem, seed),
             loss_fn=loss,

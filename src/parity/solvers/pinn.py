@@ -73,7 +73,7 @@ class PINN(Solver):
 
         x_train = problem.collocation_points(self.n_collocation)
         x_j = jnp.asarray(x_train, dtype=jnp.float32)
-        marching = TimeMarching.for_problem(problem, x_train, self.time_stages, self.marching_fraction, self.name)
+        marching = TimeMarching.for_problem(problem, x_train, self.time_stages, self.marching_fraction, self.name, self.lbfgs_fraction)
         x_test_j = jnp.asarray(x_test, dtype=jnp.float32)
         return TrainingTask(
             model=self.network(problem, seed),

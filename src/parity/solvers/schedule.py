@@ -31,10 +31,21 @@ class TimeMarching:
     fraction: float
 
     @classmethod
-    def for_problem(cls, problem: ForwardProblem, x_train: Float[np.ndarray, "n d"], stages: int, fraction: float, owner: str) -> TimeMarching | None:
-        """The schedule for ``problem``, or None when ``stages`` is 1 (train on everything)."""
+    def for_problem(
+        cls, problem: ForwardProblem, x_train: Float[np.ndarray, "n d"], stages: int, fraction: float, owner: str, lbfgs_fraction: float = 0.0
+    ) -> TimeMarching | None:
+        """The schedule for ``problem``, or None when ``stages`` is 1 (train on everything).
+
+        Marching must end before L-BFGS starts: a line search needs one objective, and the
+        marching window changes it between chunks.
+        """
         if stages == 1:
             return None
+        if fraction + lbfgs_fraction > 1:
+            raise ParameterError(
+                f"{owner}: parameters 'marching_fraction' = {fraction:g} and 'lbfgs_fraction' = {lbfgs_fraction:g} overlap; "
+                "allowed: marching_fraction + lbfgs_fraction <= 1 (L-BFGS needs a fixed objective)"
+            )
         if problem.time_axis is None:
             raise ParameterError(
                 f"{owner}: parameter 'time_stages' = {stages} needs an evolution problem; "
