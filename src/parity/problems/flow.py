@@ -46,14 +46,19 @@ class SteadyIncompressibleFlow(abc.ABC):
 class FlowProblem(ForwardProblem, SteadyIncompressibleFlow):
     """The PINN side shared by flow problems: residual, hard-constraint ansatz, points and picture.
 
-    Subclasses give the box, the data, the reference velocity and an ``n_test`` knob.
+    Subclasses give the box, the data, the reference velocity, and ``re`` and ``n_test`` knobs.
     """
 
     in_dim: ClassVar[int] = 2
     out_dim: ClassVar[int] = 3
     compared_outputs: ClassVar[tuple[int, ...] | None] = (0, 1)
+    re: float
     n_test: int
     _test_seed: ClassVar[int]
+
+    @property
+    def viscosity(self) -> float:
+        return 1.0 / self.re
 
     def residual(self, u: PointwiseFn, x: Float[Array, "n 2"]) -> Float[Array, "n 3"]:
         """The two momentum equations and continuity, by forward-mode derivatives of (u, v, p)."""

@@ -39,10 +39,6 @@ class Kovasznay2D(FlowProblem):
         return np.array([-0.5, -0.5]), np.array([1.0, 1.5])
 
     @property
-    def viscosity(self) -> float:
-        return 1.0 / self.re
-
-    @property
     def decay_rate(self) -> float:
         """lambda < 0: the wake's e-folding rate in x."""
         return self.re / 2 - math.sqrt(self.re**2 / 4 + 4 * math.pi**2)

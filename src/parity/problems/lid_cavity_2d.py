@@ -66,10 +66,6 @@ class LidDrivenCavity2D(FlowProblem):
         return np.zeros(2), np.ones(2)
 
     @property
-    def viscosity(self) -> float:
-        return 1.0 / self.re
-
-    @property
     def residual_scale(self) -> float:
         return 1.0  # lid speed U = 1 and side L = 1: the convective term is O(U^2 / L)
 

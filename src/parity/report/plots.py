@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -205,64 +205,83 @@ def _file_name(kind: str, problem: str, k: int | None = None) -> str:
     return f"{kind}_{safe}{'' if k is None else f'_{k}'}.png"
 
 
-def _pictured_settings(runs: pd.DataFrame, store: Store) -> Iterator[tuple[int, str, list[pd.Series], ForwardProblem, Snapshot]]:
-    """Per setting with stored fields: (index, setting, each label's median-seed run, problem, snapshot)."""
+@dataclass(frozen=True)
+class PicturedSetting:
+    """One problem setting with stored solution fields, and its reference picture (computed once)."""
+
+    index: int
+    heading: str
+    chosen: list[pd.Series]
+    """Each label's median-seed run."""
+    problem: ForwardProblem
+    snapshot: Snapshot
+    truth: np.ndarray
+
+
+def pictured_settings(runs: pd.DataFrame, store: Store, problem: str) -> list[PicturedSetting]:
+    """The settings of ``problem``'s runs that stored solution fields, with the reference pictured."""
+    pictured = []
     for k, (setting, group) in enumerate(runs.groupby("setting", sort=False), start=1):
         chosen = [_median_seed(seeds) for _, seeds in group[group["field_path"].astype(bool)].groupby("label", sort=False)]
         if not chosen:
             continue
-        problem = _problem_of(store, chosen[0])
-        snapshot = problem.snapshot()
+        problem_object = _problem_of(store, chosen[0])
+        snapshot = problem_object.snapshot()
         if snapshot is not None:
-            yield k, setting, chosen, problem, snapshot
+            truth = problem_object.picture(problem_object.reference(snapshot.points), snapshot)
+            pictured.append(PicturedSetting(k, f"{problem}: {setting}" if setting else problem, chosen, problem_object, snapshot, truth))
+    return pictured
 
 
-def snapshots(runs: pd.DataFrame, store: Store, out_dir: Path, problem: str) -> list[Plot]:
+def snapshots(pictured: list[PicturedSetting], store: Store, out_dir: Path, problem: str) -> list[Plot]:
     """Per setting: the reference, then each label's median-seed solution and its error, as pictures."""
     plots = []
-    for k, setting, chosen, problem_object, snapshot in _pictured_settings(runs, store):
-        truth = problem_object.picture(problem_object.reference(snapshot.points), snapshot)
-        limit = float(np.percentile(np.abs(truth), 99.5))  # singular corners (a cavity's lid) must not wash out the rest
-        fig, axes = plt.subplots(2, len(chosen) + 1, figsize=(3.2 * (len(chosen) + 1), 6.0), squeeze=False)
-        _picture(fig, axes[0, 0], truth, snapshot.extent, "reference", "RdBu_r", -limit, limit)
+    for item in pictured:
+        limit = float(np.percentile(np.abs(item.truth), 99.5))  # singular corners (a cavity's lid) must not wash out the rest
+        fig, axes = plt.subplots(2, len(item.chosen) + 1, figsize=(3.2 * (len(item.chosen) + 1), 6.0), squeeze=False)
+        _picture(fig, axes[0, 0], item.truth, item.snapshot.extent, "reference", "RdBu_r", -limit, limit)
         axes[1, 0].axis("off")
-        for column, row in enumerate(chosen, start=1):
+        for column, row in enumerate(item.chosen, start=1):
             field = store.field(row)
-            _picture(fig, axes[0, column], field, snapshot.extent, f"{row['label']}\nrel L2 {row['rel_l2']:.2g}", "RdBu_r", -limit, limit)
-            error = np.abs(field - truth)
-            _picture(fig, axes[1, column], error, snapshot.extent, "|error|", "magma", 0.0, float(np.percentile(error, 99.5)))
-        heading = f"{problem}: {setting}" if setting else problem
-        fig.suptitle(f"{heading}{f' ({snapshot.caption})' if snapshot.caption else ''}")
-        name = _file_name("snapshot", problem, k)
-        fig.tight_layout()
-        fig.savefig(out_dir / name, dpi=90)
-        plt.close(fig)
-        plots.append(Plot(name, f"{heading}: reference, each method's solution (the seed with the median error) and its error"))
+            _picture(fig, axes[0, column], field, item.snapshot.extent, f"{row['label']}\nrel L2 {row['rel_l2']:.2g}", "RdBu_r", -limit, limit)
+            error = np.abs(field - item.truth)
+            _picture(fig, axes[1, column], error, item.snapshot.extent, "|error|", "magma", 0.0, float(np.percentile(error, 99.5)))
+        fig.suptitle(_captioned(item))
+        name = _file_name("snapshot", problem, item.index)
+        _save_picture(fig, out_dir / name)
+        plots.append(Plot(name, f"{item.heading}: reference, each method's solution (the seed with the median error) and its error"))
     return plots
 
 
-def spectra(runs: pd.DataFrame, store: Store, out_dir: Path, problem: str) -> list[Plot]:
+def spectra(pictured: list[PicturedSetting], runs: pd.DataFrame, store: Store, out_dir: Path, problem: str) -> list[Plot]:
     """Per setting, for problems that define a spectrum: the reference's and each label's (median seed), log-log."""
     plots = []
-    for k, setting, chosen, problem_object, snapshot in _pictured_settings(runs, store):
-        truth = problem_object.spectrum(problem_object.picture(problem_object.reference(snapshot.points), snapshot))
+    colours = _colours(runs)
+    for item in pictured:
+        truth = item.problem.spectrum(item.truth)
         if truth is None:
             continue
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
         ax.loglog(*truth, color="black", linewidth=2.0, label="reference")
-        colours = _colours(runs)
-        for row in chosen:
-            ax.loglog(*problem_object.spectrum(store.field(row)), color=colours[row["label"]], label=row["label"])
-        heading = f"{problem}: {setting}" if setting else problem
-        ax.set(xlabel="wavenumber |k|", ylabel="energy spectrum E(k)", title=f"{heading} ({snapshot.caption})" if snapshot.caption else heading)
+        for row in item.chosen:
+            ax.loglog(*item.problem.spectrum(store.field(row)), color=colours[row["label"]], label=row["label"])
+        ax.set(xlabel="wavenumber |k|", ylabel="energy spectrum E(k)", title=_captioned(item))
         ax.legend(fontsize="small")
         ax.grid(True, which="both", alpha=0.3)
-        name = _file_name("spectrum", problem, k)
-        fig.tight_layout()
-        fig.savefig(out_dir / name, dpi=90)
-        plt.close(fig)
-        plots.append(Plot(name, f"{heading}: energy spectrum of the pictured field, reference and each method (median seed)"))
+        name = _file_name("spectrum", problem, item.index)
+        _save_picture(fig, out_dir / name)
+        plots.append(Plot(name, f"{item.heading}: energy spectrum of the pictured field, reference and each method (median seed)"))
     return plots
+
+
+def _captioned(item: PicturedSetting) -> str:
+    return f"{item.heading} ({item.snapshot.caption})" if item.snapshot.caption else item.heading
+
+
+def _save_picture(fig: plt.Figure, path: Path) -> None:
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def _scale_column(runs: pd.DataFrame) -> str | None:

@@ -25,9 +25,10 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
     figures: dict[str, list[plots.Plot]] = {}
     for name, chosen in runs.groupby("problem", sort=False):
         scale = [plot for plot in (plots.error_vs_scale(chosen, out_dir, name), plots.time_vs_scale(chosen, curves, out_dir, name)) if plot]
+        pictured = plots.pictured_settings(chosen, store, name)
         figures[name] = [*plots.error_vs_time(chosen, curves, out_dir, name), *scale,
-                         *plots.error_vs_steps(chosen, curves, out_dir, name), *plots.snapshots(chosen, store, out_dir, name),
-                         *plots.spectra(chosen, store, out_dir, name)]
+                         *plots.error_vs_steps(chosen, curves, out_dir, name), *plots.snapshots(pictured, store, out_dir, name),
+                         *plots.spectra(pictured, chosen, store, out_dir, name)]
     text = render.markdown_report(runs, curves, figures, title, description)
     index = out_dir / "index.md"
     index.write_text(text, encoding="utf-8")
