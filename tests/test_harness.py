@@ -111,8 +111,8 @@ def test_cli_run_json_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["run", "nosuch", "--solver", "pinn"], "unknown problem 'nosuch'; available: acoustic_wave_2d, burgers_1d, helmholtz_2d, kovasznay_2d, lid_cavity_2d, multiscale_1d, poisson_multiscale_2d, turbulence_2d"),
-        (["run", "multiscale_1d", "--solver", "nosuch"], "unknown solver 'nosuch'; available: chebyshev, devito, fbpinn, fem, fem_ns, pinn, rk_ode, spectral"),
+        (["run", "nosuch", "--solver", "pinn"], "unknown problem 'nosuch'; available: acoustic_wave_2d, burgers_1d, ct_2d, helmholtz_2d, kovasznay_2d, lid_cavity_2d, mri_2d, multiscale_1d, poisson_multiscale_2d, turbulence_2d"),
+        (["run", "multiscale_1d", "--solver", "nosuch"], "unknown solver 'nosuch'; available: chebyshev, devito, fbp, fbpinn, fem, fem_ns, learned_gd, learned_pd, pinn, rk_ode, spectral, tv, zero_filled"),
         (["run", "multiscale_1d", "--solver", "pinn", "--set", "omega2=-1"], "parameter 'omega2' = -1.0 is not allowed; allowed: finite number > 0"),
         (["run", "multiscale_1d", "--solver", "pinn", "--set", "omega2=nan"], "parameter 'omega2' must be finite; got nan"),
         (["run", "multiscale_1d", "--solver", "pinn", "--set", "omega2"], "--set expects KEY=VALUE; got 'omega2'"),
@@ -159,6 +159,25 @@ def test_sweep_file_validation(tmp_path: Path) -> None:
     path.write_text('problem = "multiscale_1d"\nsolvers = [{ name = "fbpinn" }]\n[grid]\nomega2 = [-1.0]\n')
     with pytest.raises(ParameterError, match="omega2"):
         load_sweep(path)
+    path.write_text('problem = "multiscale_1d"\nsolvers = [{ name = "chebyshev" }]\n[[studies]]\nproblem = "ct_2d"\nsolvers = []\n')
+    with pytest.raises(ParameterError, match="either 'studies' or a top-level 'problem'"):
+        load_sweep(path)
+    path.write_text('[[studies]]\nproblem = "ct_2d"\nsolvers = [{ name = "fbp" }]\ngrids = {}\n')
+    with pytest.raises(ParameterError, match=r"studies\[0\] has unknown key\(s\) \['grids'\]"):
+        load_sweep(path)
+
+
+def test_a_sweep_of_several_studies_takes_defaults_from_the_top(tmp_path: Path) -> None:
+    path = tmp_path / "two.toml"
+    path.write_text('seeds = [0, 1]\nsteps = 30\n'
+                    '[[studies]]\nproblem = "multiscale_1d"\nsolvers = [{ name = "pinn" }, { name = "chebyshev" }]\n'
+                    '[[studies]]\nproblem = "ct_2d"\nseeds = [5]\nsteps = 7\ngrid = { angles = [10, 20] }\nsolvers = [{ name = "learned_gd" }]\n')
+    cases = load_sweep(path).cases
+    assert [(c.problem.name, c.solver.name, c.seed, c.budget.steps) for c in cases] == [
+        ("multiscale_1d", "pinn", 0, 30), ("multiscale_1d", "pinn", 1, 30), ("multiscale_1d", "chebyshev", 0, 30),
+        ("ct_2d", "learned_gd", 5, 7), ("ct_2d", "learned_gd", 5, 7),
+    ]
+    assert [c.problem.angles for c in cases[3:]] == [10, 20]
 
 
 @pytest.mark.slow

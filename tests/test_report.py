@@ -152,3 +152,31 @@ def test_two_dimensional_solutions_are_stored_and_pictured(tmp_path: Path) -> No
     index = write_report(store, tmp_path / "report", title="pictures")
     assert (tmp_path / "report" / "snapshot_helmholtz_2d_1.png").stat().st_size > 10_000
     assert "snapshot_helmholtz_2d_1.png" in index.read_text()
+
+
+def _reconstruction_runs(rows: list[tuple[str, str, float, float, float, float]]) -> pd.DataFrame:
+    """(label, family, psnr, one-off seconds, per-image seconds, angles) rows as selected runs of an inverse problem."""
+    frame = pd.DataFrame([{
+        "record_id": f"r{i}", "case_key": f"k{i}", "created_utc": "2026-01-01T00:00:00+00:00", "problem": "ct",
+        "problem_kind": "inverse", "problem_params.angles": angles, "solver": label, "family": family, "label": label,
+        "seed": 0, "status": "ok", "setup_s": 0.0, "compile_s": 0.0, "train_s": one_off, "reconstruction_s": per_image,
+        "metrics.psnr": psnr, "metrics.ssim": 0.9, "metrics.nmse": 0.01,
+    } for i, (label, family, psnr, one_off, per_image, angles) in enumerate(rows)])
+    frame["created_utc"] = pd.to_datetime(frame["created_utc"])
+    return select_runs(frame)
+
+
+def test_break_even_is_against_the_best_classical_method_per_setting() -> None:
+    from parity.report.analysis import reconstruction_table
+
+    runs = _reconstruction_runs([
+        ("FBP", "classical", 29.0, 1.0, 0.001, 30), ("TV", "classical", 31.0, 10.0, 0.5, 30),
+        ("LGD", "sciml", 32.0, 100.0, 0.01, 30), ("slow net", "sciml", 33.0, 100.0, 0.6, 30),
+        ("FBP", "classical", 25.0, 1.0, 0.001, 10), ("LGD", "sciml", 27.0, 50.0, 0.01, 10),
+    ])
+    table = reconstruction_table(runs).set_index(["setting", "label"])
+    assert table.loc[("angles=30", "LGD"), "versus"] == "TV"
+    assert table.loc[("angles=30", "LGD"), "break_even"] == pytest.approx((100.0 - 10.0) / (0.5 - 0.01))
+    assert math.isinf(table.loc[("angles=30", "slow net"), "break_even"])  # slower per image than TV: never repaid
+    assert table.loc[("angles=10", "LGD"), "versus"] == "FBP"
+    assert math.isinf(table.loc[("angles=10", "LGD"), "break_even"])  # FBP is faster per image

@@ -146,6 +146,9 @@ def _summary(record: dict[str, Any]) -> str:
         f"  device {record.get('device_kind')} x{record.get('device_count')}",
         f"  record {record['record_id']}",
     ]
+    metrics = record.get("metrics") or {}
+    if metrics:
+        lines.insert(2, "  " + "  ".join(f"{name} {value:.4g}" for name, value in metrics.items() if value is not None))
     if record.get("message"):
         lines.append(f"  message: {record['message'].strip().splitlines()[0]}")
     return "\n".join(lines)

@@ -24,6 +24,7 @@ import pandas as pd
 from parity.harness import environment, parallel
 from parity.harness.store import Store
 from parity.problems.base import ForwardProblem, Problem
+from parity.problems.inverse import InverseProblem
 from parity.solvers.base import Budget, ProgressFn, SolveResult, Solver
 
 
@@ -90,8 +91,8 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
     final: dict[str, float] = {}
     inference_s = float("nan")
     try:
-        if not isinstance(problem, ForwardProblem):
-            raise UnsupportedError(f"problem kind {problem.kind!r} has no runner yet")
+        if not isinstance(problem, (ForwardProblem, InverseProblem)):
+            raise UnsupportedError(f"problem kind {problem.kind!r} has no runner")
         evaluator = problem.evaluator()
         x_test = evaluator.x_test
         result = case.solver.solve(problem, case.budget, case.seed, evaluator, progress or _silent)
@@ -100,7 +101,10 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
             prediction = result.predict(x_test)
             inference_s = time.perf_counter() - t
             final = evaluator(prediction)
-            field = _snapshot_field(problem, result)
+            if isinstance(problem, InverseProblem):
+                field = problem.picture(np.asarray(prediction)[0])  # the first test reconstruction
+            else:
+                field = _snapshot_field(problem, result)
         status, message = result.status, result.message
         if status == "ok" and not all(map(_finite, final.values())):
             status, message = "diverged", "non-finite prediction on the test points"
@@ -109,6 +113,8 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
         message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-4)}"
 
     record = build_record(case, created, status, message, result, final, inference_s, time.perf_counter() - started)
+    if isinstance(problem, InverseProblem) and _finite(inference_s):
+        record["reconstruction_s"] = inference_s / problem.split_size("test")  # per image: what amortises training
     trace = pd.DataFrame([c.row() for c in result.trace]) if result and result.trace else None
     if store is None or not parallel.is_root():  # under MPI, rank 0 alone writes
         return record
@@ -146,6 +152,7 @@ def build_record(
         "case_key": key,
         "created_utc": created.isoformat(),
         "problem": case.problem.name,
+        "problem_kind": case.problem.kind,
         "problem_params": case.problem.params(),
         "solver": case.solver.name,
         "family": case.solver.family,

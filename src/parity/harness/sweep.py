@@ -16,6 +16,18 @@ Example::
     label = "FBPINN 30x[16,16]"  # optional
     config = { levels = [30] }   # optional solver knobs
 
+A sweep over several problems lists them as ``[[studies]]``, each a table with the keys
+above but ``name``, ``description`` and ``timeout_s`` (which stay at the top, where
+``seeds`` and ``steps`` give the studies' defaults)::
+
+    name = "default"
+    seeds = [0, 1, 2]
+
+    [[studies]]
+    problem = "multiscale_1d"
+    grid = { omega2 = [15, 30] }
+    solvers = [{ name = "chebyshev" }]
+
 Each case runs in its own process (isolation: a crash, a leak or a hang touches one
 case only, the timeout can be enforced and peak memory is per case). Cases whose record
 is already in the store with status ok or diverged are skipped, so a sweep that was
@@ -41,7 +53,8 @@ from parity.harness.store import Store
 from parity.knobs import ParameterError
 from parity.solvers.base import Budget
 
-_TOP_KEYS = {"name", "problem", "seeds", "steps", "timeout_s", "grid", "solvers", "description"}
+_TOP_KEYS = {"name", "problem", "seeds", "steps", "timeout_s", "grid", "solvers", "description", "studies"}
+_STUDY_KEYS = {"problem", "seeds", "steps", "grid", "solvers"}
 _SOLVER_KEYS = {"name", "label", "config", "seeds"}
 
 
@@ -61,6 +74,23 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
     unknown = set(spec) - _TOP_KEYS
     if unknown:
         raise ParameterError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
+    if "studies" in spec:
+        if "problem" in spec or "solvers" in spec:
+            raise ParameterError(f"{where}: give either 'studies' or a top-level 'problem' and 'solvers', not both")
+        cases = []
+        for index, study in enumerate(spec["studies"]):
+            unknown = set(study) - _STUDY_KEYS
+            if unknown:
+                raise ParameterError(f"{where}: studies[{index}] has unknown key(s) {sorted(unknown)}; allowed: {sorted(_STUDY_KEYS)}")
+            defaults = {key: spec[key] for key in ("seeds", "steps") if key in spec}
+            cases += _study_cases({**defaults, **study}, f"{where}, studies[{index}]")
+    else:
+        cases = _study_cases(spec, where)
+    return Sweep(spec.get("name", Path(path).stem), spec.get("description", ""), tuple(cases), float(spec.get("timeout_s", 3600)))
+
+
+def _study_cases(spec: dict[str, Any], where: str) -> list[Case]:
+    """The cases of one problem's grid times its solvers and seeds."""
     for required in ("problem", "solvers"):
         if required not in spec:
             raise ParameterError(f"{where}: missing required key {required!r}")
@@ -84,7 +114,7 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
             solver_seeds = [int(s) for s in entry.get("seeds", seeds)]
             for seed in solver_seeds[:1] if solver_cls.deterministic else solver_seeds:
                 cases.append(Case(problem, solver, seed, budget, entry.get("label", "")))
-    return Sweep(spec.get("name", Path(path).stem), spec.get("description", ""), tuple(cases), float(spec.get("timeout_s", 3600)))
+    return cases
 
 
 def run_sweep(sweep: Sweep, store: Store, *, quiet: bool = False) -> list[dict[str, Any]]:

@@ -24,11 +24,11 @@ METRIC_PREFIX = "metrics."
 """Columns of a problem's own metrics (``ForwardProblem.extra_metrics``)."""
 _NUMERIC = (
     "seed", "rel_l2", "norm_l1", "max_abs", "setup_s", "compile_s", "train_s", "solve_s",
-    "eval_s", "inference_s", "total_s", "steps", "steps_per_s", "info.n_params",
+    "eval_s", "inference_s", "total_s", "steps", "steps_per_s", "info.n_params", "reconstruction_s",
 )
 _TEXT = (
     "record_id", "case_key", "problem", "solver", "family", "label", "status", "message", "trace_kind",
-    "git_commit", "host", "device_kind", "python", "field_path",
+    "git_commit", "host", "device_kind", "python", "field_path", "problem_kind",
 )
 
 
@@ -55,6 +55,7 @@ def select_runs(frame: pd.DataFrame, case_keys: set[str] | None = None, problem:
         runs[col] = pd.to_numeric(runs[col], errors="coerce")
     for col in _TEXT:
         runs[col] = runs[col].fillna("").astype(str) if col in runs else ""
+    runs["problem_kind"] = runs["problem_kind"].replace("", "forward")  # records from before inverse problems existed
     runs["setting"], runs["_order"] = "", 0
     for _, group in runs.groupby("problem"):
         varying = varying_params(group)
@@ -175,6 +176,43 @@ def final_table(runs: pd.DataFrame) -> pd.DataFrame:
             row[col] = group[col].median()
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def is_inverse(runs: pd.DataFrame) -> bool:
+    """Whether ``runs`` (one problem's) are reconstructions of an inverse problem."""
+    return bool((runs["problem_kind"] == "inverse").any())
+
+
+def reconstruction_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Inverse problems, per group: image quality over seeds, one-off and per-image cost, and the break-even.
+
+    One-off cost is set-up + compile + training (learned) or tuning on validation
+    (classical). Per setting, each learned method is set against the classical method with
+    the best median PSNR: it amortises its extra one-off cost after
+    ``(one_off - one_off_classical) / (per_image_classical - per_image)`` reconstructions,
+    or never if it is not faster per image.
+    """
+    rows = []
+    for key, group in runs.groupby(GROUP, sort=False):
+        one_off = group[["setup_s", "compile_s", "train_s"]].fillna(0.0).sum(axis=1)
+        row: dict[str, Any] = {**dict(zip(GROUP, key)), "family": group["family"].iloc[0], "n": len(group),
+                               "one_off_s": float(one_off.median()), "per_image_s": float(group["reconstruction_s"].median())}
+        for metric in ("psnr", "ssim", "nmse"):
+            values = group[METRIC_PREFIX + metric] if METRIC_PREFIX + metric in group else pd.Series(dtype=float)
+            row[metric], row[f"{metric}_min"], row[f"{metric}_max"] = values.median(), values.min(), values.max()
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    table["versus"], table["break_even"] = "", np.nan
+    for _, rows_of_setting in table.groupby(["problem", "setting"], sort=False):
+        classical = rows_of_setting[rows_of_setting["family"] == "classical"].dropna(subset=["psnr"])
+        if classical.empty:
+            continue
+        best = classical.loc[classical["psnr"].idxmax()]
+        for index, row in rows_of_setting[rows_of_setting["family"] == "sciml"].iterrows():
+            saving = best["per_image_s"] - row["per_image_s"]
+            table.loc[index, "versus"] = best["label"]
+            table.loc[index, "break_even"] = max(0.0, (row["one_off_s"] - best["one_off_s"]) / saving) if saving > 0 else np.inf
+    return table
 
 
 def failures(runs: pd.DataFrame) -> pd.DataFrame:

@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 from parity.harness import registry  # noqa: E402
 from parity.harness.store import Store  # noqa: E402
 from parity.problems.base import ForwardProblem, Snapshot  # noqa: E402
+from parity.problems.inverse import InverseProblem  # noqa: E402
 from parity.report import analysis  # noqa: E402
 
 PANELS_PER_FIGURE = 3
@@ -85,6 +86,30 @@ def error_vs_scale(runs: pd.DataFrame, out_dir: Path, problem: str) -> Plot | No
     name = _file_name("error_vs_scale", problem)
     _save(fig, [ax], out_dir / name)
     return Plot(name, f"{problem}: final error against {knob}, median over seeds with min-max bars{note}")
+
+
+def quality_vs_scale(runs: pd.DataFrame, out_dir: Path, problem: str) -> Plot | None:
+    """Inverse problems: test PSNR and SSIM against the first varying knob (fewer angles, higher acceleration)."""
+    column = _scale_column(runs)
+    if column is None:
+        return None
+    knob = column.removeprefix(analysis.PARAM_PREFIX)
+    x_all = pd.to_numeric(runs[column])
+    colours = _colours(runs)
+    fig, axes = _panels(2)
+    for ax, metric, unit in zip(axes, ("psnr", "ssim"), ("PSNR (dB)", "SSIM")):
+        for label, group in runs.assign(_x=x_all).groupby("label", sort=False):
+            stats = group.groupby("_x")[analysis.METRIC_PREFIX + metric].agg(["median", "min", "max"]).dropna()
+            if stats.empty:
+                continue
+            err = [stats["median"] - stats["min"], stats["max"] - stats["median"]]
+            ax.errorbar(stats.index, stats["median"], yerr=err, marker="o", capsize=3, label=label, color=colours[label])
+        if x_all.min() > 0 and x_all.max() / x_all.min() >= 4:
+            ax.set_xscale("log", base=2)
+        ax.set(xlabel=knob, ylabel=f"mean test {unit}", title=f"{problem}: {unit} against {knob}")
+    name = _file_name("quality_vs_scale", problem)
+    _save(fig, axes, out_dir / name)
+    return Plot(name, f"{problem}: reconstruction quality on the test images against {knob}, median over seeds with min-max bars")
 
 
 def time_vs_scale(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], out_dir: Path, problem: str) -> Plot | None:
@@ -213,9 +238,14 @@ class PicturedSetting:
     heading: str
     chosen: list[pd.Series]
     """Each label's median-seed run."""
-    problem: ForwardProblem
+    problem: ForwardProblem | InverseProblem
     snapshot: Snapshot
     truth: np.ndarray
+
+    @property
+    def is_image(self) -> bool:
+        """A reconstruction (grey levels from 0) rather than a signed field."""
+        return isinstance(self.problem, InverseProblem)
 
 
 def pictured_settings(runs: pd.DataFrame, store: Store, problem: str) -> list[PicturedSetting]:
@@ -227,8 +257,11 @@ def pictured_settings(runs: pd.DataFrame, store: Store, problem: str) -> list[Pi
             continue
         problem_object = _problem_of(store, chosen[0])
         snapshot = problem_object.snapshot()
-        if snapshot is not None:
+        if isinstance(problem_object, InverseProblem):
+            truth = problem_object.dataset("test").truths[0]
+        elif snapshot is not None:
             truth = problem_object.picture(problem_object.reference(snapshot.points), snapshot)
+        if snapshot is not None:
             pictured.append(PicturedSetting(k, f"{problem}: {setting}" if setting else problem, chosen, problem_object, snapshot, truth))
     return pictured
 
@@ -238,12 +271,16 @@ def snapshots(pictured: list[PicturedSetting], store: Store, out_dir: Path, prob
     plots = []
     for item in pictured:
         limit = float(np.percentile(np.abs(item.truth), 99.5))  # singular corners (a cavity's lid) must not wash out the rest
+        if item.is_image:  # grey levels over the truth's whole range
+            limit = float(item.truth.max())
+        cmap, low = ("gray", 0.0) if item.is_image else ("RdBu_r", -limit)
         fig, axes = plt.subplots(2, len(item.chosen) + 1, figsize=(3.2 * (len(item.chosen) + 1), 6.0), squeeze=False)
-        _picture(fig, axes[0, 0], item.truth, item.snapshot.extent, "reference", "RdBu_r", -limit, limit)
+        _picture(fig, axes[0, 0], item.truth, item.snapshot.extent, "ground truth" if item.is_image else "reference", cmap, low, limit)
         axes[1, 0].axis("off")
         for column, row in enumerate(item.chosen, start=1):
             field = store.field(row)
-            _picture(fig, axes[0, column], field, item.snapshot.extent, f"{row['label']}\nrel L2 {row['rel_l2']:.2g}", "RdBu_r", -limit, limit)
+            score = f"PSNR {row[analysis.METRIC_PREFIX + 'psnr']:.1f} dB (test mean)" if item.is_image else f"rel L2 {row['rel_l2']:.2g}"
+            _picture(fig, axes[0, column], field, item.snapshot.extent, f"{row['label']}\n{score}", cmap, low, limit)
             error = np.abs(field - item.truth)
             _picture(fig, axes[1, column], error, item.snapshot.extent, "|error|", "magma", 0.0, float(np.percentile(error, 99.5)))
         fig.suptitle(_captioned(item))
@@ -258,7 +295,7 @@ def spectra(pictured: list[PicturedSetting], runs: pd.DataFrame, store: Store, o
     plots = []
     colours = _colours(runs)
     for item in pictured:
-        truth = item.problem.spectrum(item.truth)
+        truth = None if item.is_image else item.problem.spectrum(item.truth)
         if truth is None:
             continue
         fig, ax = plt.subplots(figsize=(6.4, 4.4))
@@ -297,10 +334,10 @@ def _median_seed(seeds: pd.DataFrame) -> pd.Series:
     return ordered.iloc[(len(ordered) - 1) // 2]
 
 
-def _problem_of(store: Store, row: pd.Series) -> ForwardProblem:
+def _problem_of(store: Store, row: pd.Series) -> ForwardProblem | InverseProblem:
     params = json.loads((store.records_dir / f"{row['record_id']}.json").read_text())["problem_params"]
     problem = registry.problem_class(row["problem"])(**params)
-    assert isinstance(problem, ForwardProblem)
+    assert isinstance(problem, (ForwardProblem, InverseProblem))
     return problem
 
 

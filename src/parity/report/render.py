@@ -28,6 +28,11 @@ CONVENTIONS = (
     "Every statistic over seeds is the median with its min-max spread, never the best seed. "
     "Classical solvers are deterministic: one run each, whose trace is a refinement curve (one solve per resolution)."
 )
+INVERSE_CONVENTIONS = (
+    "PSNR and SSIM take each ground-truth image's range (max − min) as data range (dival's convention; "
+    "the phantoms' minimum is 0, so it equals fastMRI's maximum of the volume); SSIM is scikit-image's, 7×7 window; "
+    "NMSE = |x − x*|² / |x*|²; magnitude images for MRI."
+)
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 78em; padding: 0 1em; line-height: 1.45; color: #222; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
@@ -41,21 +46,36 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plots: Mapping[str, Sequence[Plot]], title: str, description: str) -> str:
     """The whole report as Markdown; ``plots`` maps each problem to its written figures."""
     problems = list(runs["problem"].unique())
+    inverse = [problem for problem in problems if analysis.is_inverse(runs[runs["problem"] == problem])]
+    forward = [problem for problem in problems if problem not in inverse]
 
-    def section(heading: str, explanation: str, table: Callable[[pd.DataFrame], str]) -> list[str]:
-        """A report section with one table per problem."""
+    def section(heading: str, explanation: str, table: Callable[[pd.DataFrame], str], among: Sequence[str] = problems) -> list[str]:
+        """A report section with one table per problem (none when no problem qualifies)."""
+        if not among:
+            return []
         out = [heading, explanation]
-        for problem in problems:
+        for problem in among:
             out += [f"### {problem}", table(runs[runs["problem"] == problem])]
         return out
 
     parts = [_header(runs, title, description)]
+    parts += section(
+        "## Reconstruction quality, cost and break-even",
+        "Inverse problems: mean PSNR (dB), SSIM and NMSE over the held-out test images, median [min–max] over seeds. "
+        f"{INVERSE_CONVENTIONS} One-off cost: set-up + compile + training (learned) or tuning on the validation split "
+        "(classical). Per image: the test set's reconstruction time divided by its size. Break-even: how many "
+        "reconstructions a learned method needs before its extra one-off cost is repaid by faster reconstructions, "
+        "against the classical method with the best PSNR at that setting ('never' when it is not faster per image).",
+        _reconstruction,
+        inverse,
+    )
     parts += section(
         "## Time to accuracy",
         "Time (including setup and compile) until the relative L2 error on the test points first reaches ε: "
         "median over all seeds, a seed that never got there counting as infinitely slow (so the cell says "
         "'not reached' unless at least half of the seeds got there), with (k/n) how many of the n seeds did.",
         lambda chosen: _time_to_accuracy(chosen, curves),
+        forward,
     )
     parts += section(
         "## Error at equal wall time",
@@ -63,6 +83,7 @@ def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plot
         "for classical solvers the best resolution whose solve fits in the budget. "
         "Median over seeds; (k/n) when only k of n seeds had a result by then, — when none had.",
         lambda chosen: _error_at_budget(chosen, curves),
+        forward,
     )
     parts += section(
         "## Final accuracy and cost",
@@ -70,7 +91,7 @@ def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plot
         "train / solve is training time for SciML and solve time for classical solvers.",
         _final,
     )
-    with_metrics = [problem for problem in problems if analysis.metric_columns(runs[runs["problem"] == problem])]
+    with_metrics = [problem for problem in forward if analysis.metric_columns(runs[runs["problem"] == problem])]
     if with_metrics:
         parts += ["## Problem-specific metrics", "Each problem's own measures of the final solution on the test points "
                   "(defined in the problem's module): median [min–max] over seeds."]
@@ -175,6 +196,30 @@ def _final(runs: pd.DataFrame) -> str:
             _integer(r["info.n_params"]),
         ])
     return pipe_table(headers, rows)
+
+
+def _reconstruction(runs: pd.DataFrame) -> str:
+    table = analysis.reconstruction_table(runs)
+    headers = [*_group_headers(runs), "seeds", "PSNR (dB)", "SSIM", "NMSE", "one-off", "per image", "break-even"]
+    rows = []
+    for _, r in table.iterrows():
+        if r["family"] == "classical" or not r["versus"]:
+            break_even = "—"
+        elif math.isinf(r["break_even"]):
+            break_even = f"never (not faster than {r['versus']})"
+        else:
+            break_even = f"{math.ceil(r['break_even'])} images (vs {r['versus']})"
+        rows.append([*_group_cells(runs, tuple(r[analysis.GROUP])), r["n"], _spread_fixed(r, "psnr", "{:.2f}"),
+                     _spread_fixed(r, "ssim", "{:.3f}"), _spread(r, "nmse"), seconds_text(r["one_off_s"]),
+                     seconds_text(r["per_image_s"]), break_even])
+    return pipe_table(headers, rows)
+
+
+def _spread_fixed(row: pd.Series, col: str, fmt: str) -> str:
+    median, low, high = row[col], row[f"{col}_min"], row[f"{col}_max"]
+    if not _finite(median):
+        return "—"
+    return fmt.format(median) if low == high else f"{fmt.format(median)} [{fmt.format(low)}–{fmt.format(high)}]"
 
 
 def _metrics(runs: pd.DataFrame) -> str:

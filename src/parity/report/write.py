@@ -24,7 +24,11 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
     out_dir.mkdir(parents=True, exist_ok=True)
     figures: dict[str, list[plots.Plot]] = {}
     for name, chosen in runs.groupby("problem", sort=False):
-        scale = [plot for plot in (plots.error_vs_scale(chosen, out_dir, name), plots.time_vs_scale(chosen, curves, out_dir, name)) if plot]
+        if analysis.is_inverse(chosen):
+            scale = [plots.quality_vs_scale(chosen, out_dir, name), plots.error_vs_scale(chosen, out_dir, name)]
+        else:
+            scale = [plots.error_vs_scale(chosen, out_dir, name), plots.time_vs_scale(chosen, curves, out_dir, name)]
+        scale = [plot for plot in scale if plot]
         pictured = plots.pictured_settings(chosen, store, name)
         figures[name] = [*plots.error_vs_time(chosen, curves, out_dir, name), *scale,
                          *plots.error_vs_steps(chosen, curves, out_dir, name), *plots.snapshots(pictured, store, out_dir, name),

@@ -1,0 +1,83 @@
+"""CT and MRI problems: splits, noise models, exact data, and the harness path for inverse problems."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from parity.harness.run import Case, run_case
+from parity.harness.store import Store, load_records
+from parity.knobs import ParameterError
+from parity.problems.ct_2d import ParallelBeamCT2D
+from parity.problems.mri_2d import CartesianMRI2D
+from parity.report.write import write_report
+from parity.solvers.fbp import FilteredBackProjection
+from parity.solvers.zero_filled import ZeroFilled
+
+SMALL = {"image_size": 32, "n_train": 4, "n_validation": 3, "n_test": 3}
+
+
+def test_splits_never_share_a_truth_and_knobs_keep_the_truths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARITY_CACHE_DIR", str(tmp_path))
+    problem = ParallelBeamCT2D(**SMALL, angles=10)
+    truths = {split: problem.dataset(split).truths for split in ("train", "validation", "test")}
+    flat = np.concatenate([t.reshape(len(t), -1) for t in truths.values()])
+    assert len(np.unique(flat.round(6), axis=0)) == len(flat)
+    fewer_angles = ParallelBeamCT2D(**SMALL, angles=5)
+    np.testing.assert_array_equal(fewer_angles.dataset("test").truths, truths["test"])
+    assert fewer_angles.dataset("test").observations.shape[1] == 5
+    larger = ParallelBeamCT2D(**{**SMALL, "n_test": 5}, angles=10)
+    np.testing.assert_array_equal(larger.dataset("test").truths[:3], truths["test"])
+    with pytest.raises(ValueError, match="unknown split 'dev'"):
+        problem.dataset("dev")  # type: ignore[arg-type]
+
+
+def test_ct_noise_levels_and_exact_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARITY_CACHE_DIR", str(tmp_path))
+    rng = lambda: np.random.default_rng(7)  # noqa: E731 - the same phantom each time
+    clean = ParallelBeamCT2D(image_size=64, angles=20, noise=0.0)
+    truth, exact = clean.simulate(rng())
+    noisy = ParallelBeamCT2D(image_size=64, angles=20, noise=0.05).simulate(rng())[1]
+    assert np.std(noisy - exact) / np.mean(np.abs(exact)) == pytest.approx(0.05, rel=0.1)
+    # The discrete operator applied to the pixel truth is close to, not equal to, the exact data: no inverse crime.
+    discrete = np.asarray(clean.operator().forward(truth.astype(np.float32)))
+    mismatch = np.linalg.norm(discrete - exact) / np.linalg.norm(exact)
+    assert 1e-4 < mismatch < 0.05
+    counts = ParallelBeamCT2D(image_size=64, angles=20, noise_model="poisson", photons=1e4).simulate(rng())[1]
+    assert np.std(counts - exact) / np.mean(np.abs(exact)) < 0.1
+    with pytest.raises(ParameterError, match="noise_model"):
+        ParallelBeamCT2D(noise_model="uniform")
+
+
+def test_mri_masks_and_noise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARITY_CACHE_DIR", str(tmp_path))
+    for acceleration, centre in ((4, 0.08), (8, 0.04)):
+        problem = CartesianMRI2D(image_size=64, acceleration=acceleration, noise=0.0)
+        assert problem.effective_center_fraction == centre
+        lines = np.asarray(problem.operator().mask).reshape(-1, 64).max(axis=0)
+        assert lines.mean() == pytest.approx(1 / acceleration, abs=0.06)
+        truth, data = problem.simulate(np.random.default_rng(1))
+        assert np.all(data[:, lines == 0] == 0)
+    with pytest.raises(ParameterError, match="acceleration"):
+        CartesianMRI2D(acceleration=0)
+
+
+@pytest.mark.parametrize("problem, solver", [
+    (ParallelBeamCT2D(**SMALL, angles=20), FilteredBackProjection()),
+    (CartesianMRI2D(**SMALL), ZeroFilled()),
+])
+def test_inverse_cases_run_record_and_report(problem, solver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("PARITY_CACHE_DIR", str(tmp_path / "cache"))
+    store = Store(tmp_path / "store")
+    record = run_case(Case(problem, solver), store)
+    assert record["status"] == "ok", record["message"]
+    assert record["problem_kind"] == "inverse"
+    assert 10 < record["metrics"]["psnr"] < 60 and 0 < record["metrics"]["ssim"] <= 1
+    assert record["reconstruction_s"] > 0 and record["field_path"]
+    assert store.field(record).shape == (32, 32)
+    index = write_report(store, tmp_path / "report", title="inverse")
+    text = index.read_text()
+    assert "## Reconstruction quality, cost and break-even" in text and "## Time to accuracy" not in text
+    assert len(load_records(store.root)) == 1
