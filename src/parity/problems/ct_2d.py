@@ -57,8 +57,7 @@ class ParallelBeamCT2D(InverseProblem):
 
     def exact_sinogram(self, phantom: phantoms.Ellipses) -> Float[np.ndarray, "a d"]:
         """Line integrals of the continuous phantom, averaged across each detector bin's width."""
-        operator = self.operator()
-        offsets = radon.detector_offsets(self.image_size, operator.data_shape[1])
+        offsets = radon.detector_offsets(self.image_size, radon.detector_count(self.image_size))
         width = 2.0 / self.image_size
         within = (np.arange(self._bin_samples) + 0.5) / self._bin_samples - 0.5
         fine = (offsets[:, None] + width * within[None, :]).ravel()

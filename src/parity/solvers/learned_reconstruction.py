@@ -28,6 +28,7 @@ from parity.numerics import image_quality
 from parity.problems.base import Problem
 from parity.problems.inverse import ImagingOperator, InverseProblem, operator_norm
 from parity.solvers.base import Budget, Checkpoint, Evaluator, ProgressFn, SolveResult, Solver, Status
+from parity.solvers.classical_reconstruction import in_chunks
 from parity.solvers.training import parameter_count
 
 CLIP_NORM = 1.0
@@ -226,11 +227,7 @@ def train_reconstructor(
 
     def images(p: PyTree, data: Inexact[np.ndarray, "m ..."]) -> Float[np.ndarray, "m h w"]:
         """Reconstructions in chunks of one compiled size (the last one padded)."""
-        data = np.asarray(data, field)
-        padded = np.zeros((-len(data) % chunk, *data.shape[1:]), field)
-        stacked = np.concatenate([data, padded])
-        chunks = [np.asarray(picture_chunk(p, operator_arrays, stacked[i : i + chunk])) for i in range(0, len(stacked), chunk)]
-        return np.concatenate(chunks)[: len(data)]
+        return in_chunks(lambda part: picture_chunk(p, operator_arrays, part), np.asarray(data, field), chunk)
 
     def checkpoint(step_: int, wall: float, loss: float) -> tuple[Checkpoint, float]:
         t = time.perf_counter()

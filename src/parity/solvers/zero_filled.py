@@ -7,7 +7,6 @@ from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from parity.problems.base import Problem
 from parity.problems.mri_2d import CartesianMRI2D
@@ -34,4 +33,4 @@ class ZeroFilled(Solver):
 def _reconstructor(problem: CartesianMRI2D) -> Reconstruct:
     operator = problem.operator()
     batched = jax.jit(jax.vmap(lambda kspace: jnp.abs(operator.pseudo_inverse(kspace))))
-    return lambda observations: np.asarray(in_chunks(batched, observations, chunk=16))
+    return lambda observations: in_chunks(batched, observations, chunk=16)
