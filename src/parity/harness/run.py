@@ -115,6 +115,8 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
     record = build_record(case, created, status, message, result, final, inference_s, time.perf_counter() - started)
     if isinstance(problem, InverseProblem) and _finite(inference_s):
         record["reconstruction_s"] = inference_s / problem.split_size("test")  # per image: what amortises training
+    if result is not None and "reconstruction_s" in result.timings:  # a per-model inversion, timed inside solve
+        record["reconstruction_s"] = result.timings["reconstruction_s"]
     trace = pd.DataFrame([c.row() for c in result.trace]) if result and result.trace else None
     if store is None or not parallel.is_root():  # under MPI, rank 0 alone writes
         return record

@@ -34,12 +34,12 @@ Split = Literal["train", "validation", "test"]
 SPLITS: tuple[Split, ...] = ("train", "validation", "test")
 
 
-class ImagingOperator(eqx.Module):
-    """A linear forward operator A from images to data, written in JAX for one sample.
+class MeasurementOperator(eqx.Module):
+    """A forward operator F from images (or parameter fields) to data, written in JAX for one sample.
 
-    Images are ``image_shape`` arrays, real (CT) or complex (MRI); data are ``data_shape``
-    arrays of the same field. Batch with ``jax.vmap``. ``adjoint`` is the exact adjoint of
-    ``forward`` (to float precision), so gradients of data misfits are exact.
+    Images are ``image_shape`` arrays, real or complex; data are ``data_shape`` arrays.
+    F may be nonlinear (seismic waveforms depend nonlinearly on the velocity); batch with
+    ``jax.vmap``.
     """
 
     image_shape: eqx.AbstractVar[tuple[int, int]]
@@ -48,7 +48,15 @@ class ImagingOperator(eqx.Module):
 
     @abc.abstractmethod
     def forward(self, image: Inexact[Array, "h w"]) -> Inexact[Array, "..."]:
-        """A x."""
+        """F(x)."""
+
+
+class ImagingOperator(MeasurementOperator):
+    """A linear forward operator A from images to data (CT, MRI).
+
+    Data are of the same field as images. ``adjoint`` is the exact adjoint of ``forward``
+    (to float precision), so gradients of data misfits are exact.
+    """
 
     @abc.abstractmethod
     def adjoint(self, data: Inexact[Array, "..."]) -> Inexact[Array, "h w"]:
@@ -86,6 +94,8 @@ class InverseProblem(Problem):
 
     kind = "inverse"
     default_metrics = ("psnr", "ssim", "nmse")
+    linear: ClassVar[bool] = True
+    """Whether ``operator()`` is a linear :class:`ImagingOperator` (solvers built on adjoints need one)."""
     _split_streams: ClassVar[dict[Split, int]] = {"train": 0, "validation": 1, "test": 2}
     data_version: ClassVar[int] = 1
     """Bump when ``simulate`` changes, so datasets cached on disk are simulated afresh."""
@@ -104,7 +114,7 @@ class InverseProblem(Problem):
         """How many samples ``split`` holds."""
 
     @abc.abstractmethod
-    def operator(self) -> ImagingOperator:
+    def operator(self) -> MeasurementOperator:
         """The forward operator on the reconstruction grid."""
 
     @abc.abstractmethod

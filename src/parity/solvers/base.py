@@ -70,7 +70,9 @@ class SolveResult:
     trace_kind: TraceKind
     predict: Callable[[Float[np.ndarray, "m d"]], Float[np.ndarray, "m out"]] | None
     timings: dict[str, float]
-    """Seconds, kept apart: setup_s, compile_s, train_s (iterative) or solve_s (classical)."""
+    """Seconds, kept apart: setup_s, compile_s, train_s (iterative) or solve_s (classical). Solvers that
+    invert each test sample inside ``solve`` (FWI, PINN inversion) add ``reconstruction_s`` per sample,
+    and their ``predict`` returns those inversions for the test observations instead of redoing them."""
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Solver facts worth recording: steps done, parameter count, resolution, ..."""
     message: str = ""

@@ -143,7 +143,7 @@ class LearnedReconstruction(Solver):
 
     @classmethod
     def supports(cls, problem: Problem) -> bool:
-        return isinstance(problem, InverseProblem)
+        return isinstance(problem, InverseProblem) and problem.linear
 
     @abc.abstractmethod
     def network(self, operator: ImagingOperator, rng: np.random.Generator) -> Reconstructor:

@@ -37,7 +37,7 @@ class TVReconstruction(Solver):
 
     @classmethod
     def supports(cls, problem: Problem) -> bool:
-        return isinstance(problem, InverseProblem)
+        return isinstance(problem, InverseProblem) and problem.linear
 
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
         assert isinstance(problem, InverseProblem)

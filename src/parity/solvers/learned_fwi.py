@@ -1,0 +1,189 @@
+"""Learned gradient descent for FWI, trained greedily stage by stage (Hauptmann et al. 2018).
+
+From the problem's prior c_0, stage k proposes c_{k+1} = c_k + N_k(c_k, g_k, c_0), where
+g_k is the data misfit's gradient at c_k from the differentiable JAX wave solver
+(normalised by its RMS: the network learns the step, the physics gives the direction),
+and N_k is a small CNN. Backpropagating the training loss through g_k would need a
+second-order adjoint per sample and step; instead each stage is trained on its own to
+bring c_{k+1} closest to the truth, given the iterates the stages before it produced,
+as Hauptmann et al. did for photoacoustics. Training then costs one gradient per train
+model per stage plus cheap CNN steps; an inversion costs ``stages`` gradients.
+The checkpoint of each stage with the best validation error is kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, Float
+
+from parity.knobs import at_least, knob, positive
+from parity.numerics import acoustic_jax
+from parity.problems.base import Problem
+from parity.problems.seismic_2d import VELOCITY_RANGE, SeismicFWI2D
+from parity.solvers.base import Budget, Checkpoint, Evaluator, ProgressFn, SolveResult, Solver
+from parity.solvers.learned_reconstruction import ConvNet, minibatches
+
+CENTRE, HALF_RANGE = (VELOCITY_RANGE[0] + VELOCITY_RANGE[1]) / 2, (VELOCITY_RANGE[1] - VELOCITY_RANGE[0]) / 2
+GRADIENT_CHUNK = 4
+"""Models whose gradients are computed at once (vmapped; memory grows with it)."""
+
+
+def _scaled(velocity: Array) -> Array:
+    """Velocity mapped to [-1, 1] over the problem's range: the networks' input scale."""
+    return (velocity - CENTRE) / HALF_RANGE
+
+
+class Stage(eqx.Module):
+    """One learned update: c + HALF_RANGE * N([c, g / rms(g), c_0]), clipped to the velocity range."""
+
+    network: ConvNet
+
+    def __call__(self, velocity: Float[Array, "nx nz"], gradient: Float[Array, "nx nz"], prior: Float[Array, "nx nz"]) -> Float[Array, "nx nz"]:
+        direction = gradient / (jnp.sqrt(jnp.mean(gradient**2)) + 1e-30)
+        update = self.network(jnp.stack([_scaled(velocity), direction, _scaled(prior)]))[0]
+        return jnp.clip(velocity + HALF_RANGE * update, *VELOCITY_RANGE)
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnedFWI(Solver):
+    name: ClassVar[str] = "learned_fwi"
+    family: ClassVar[str] = "sciml"
+    description: ClassVar[str] = "learned gradient descent on the FWI misfit gradient (JAX wave solver), CNN stages trained greedily"
+
+    stages: int = knob(5, "unrolled updates (each costs one misfit gradient per inversion)", "integer >= 1", at_least(1))
+    width: int = knob(32, "channels of each stage's 3-layer CNN", "integer >= 1", at_least(1))
+    depth: int = knob(3, "convolution layers per stage", "integer >= 2", at_least(2))
+    batch_size: int = knob(8, "training models per Adam step", "integer >= 1", at_least(1))
+    learning_rate: float = knob(1e-3, "Adam's peak learning rate (cosine decay per stage)", "number > 0", positive)
+    validate_every: int = knob(100, "Adam steps between validations (the best stage checkpoint is kept)", "integer >= 1", at_least(1))
+
+    @classmethod
+    def supports(cls, problem: Problem) -> bool:
+        return isinstance(problem, SeismicFWI2D)
+
+    def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
+        """``budget.steps`` Adam steps in all, shared equally by the stages."""
+        assert isinstance(problem, SeismicFWI2D)
+        started = time.perf_counter()
+        train, validation = problem.dataset("train"), problem.dataset("validation")
+        if len(train.truths) == 0:
+            return SolveResult("error", [], "iterative", None, {}, message=f"{problem.name}: learned FWI needs training models; n_train is 0")
+        gradients = _gradient_fn(problem)
+        prior = jnp.asarray(problem.prior_model(), jnp.float32)
+        rng = np.random.default_rng(seed)
+        stages = [Stage(ConvNet(3, 1, self.width, self.depth, 2, rng, final_scale=0.0)) for _ in range(self.stages)]
+        setup_s = time.perf_counter() - started
+        steps_per_stage = max(1, budget.steps // self.stages)
+        iterates = {name: np.repeat(np.asarray(prior)[None], len(data.truths), axis=0) for name, data in (("train", train), ("validation", validation))}
+        train_s = gradient_s = compile_s = 0.0
+        trace: list[Checkpoint] = []
+        status, message = "ok", ""
+        for k in range(self.stages):
+            t0 = time.perf_counter()
+            directions = {name: gradients(iterates[name], data.observations) for name, data in (("train", train), ("validation", validation))}
+            gradient_s += time.perf_counter() - t0
+            stages[k], stage_compile_s, stage_train_s = self._train_stage(
+                stages[k], iterates, directions, prior, train.truths, validation.truths, steps_per_stage, rng,
+                lambda done, k=k: progress(k * steps_per_stage + done, self.stages * steps_per_stage, {}),
+            )
+            compile_s, train_s = compile_s + stage_compile_s, train_s + stage_train_s
+            iterates = {name: np.asarray(_apply(stages[k], iterates[name], directions[name], prior)) for name in iterates}
+            metrics = evaluator(_invert(stages[: k + 1], prior, evaluator.x_test, gradients))
+            trace.append(Checkpoint(wall_s=train_s + gradient_s, step=(k + 1) * steps_per_stage, metrics=metrics, details={"stage": k + 1}))
+            progress((k + 1) * steps_per_stage, self.stages * steps_per_stage, {"rel_l2": metrics["rel_l2"]})
+            if not np.isfinite(metrics["rel_l2"]):
+                status, message = "diverged", f"non-finite test error after stage {k + 1}"
+                break
+            if time.perf_counter() - started > budget.seconds and k + 1 < self.stages:
+                status, message = "timeout", f"stopped after {k + 1} of {self.stages} stages"
+                break
+        trained = stages[: len(trace)]
+        return SolveResult(
+            status=status, trace=trace, trace_kind="iterative",
+            predict=lambda observations: _invert(trained, prior, observations, gradients),
+            timings={"setup_s": setup_s, "compile_s": compile_s, "train_s": train_s + gradient_s},
+            info={"gradient_s": gradient_s, "n_params": sum(x.size for x in jax.tree.leaves(eqx.filter(stages, eqx.is_array))),
+                  "n_train": len(train.truths), "stages_trained": len(trace)},
+            message=message,
+        )
+
+    def _train_stage(
+        self, stage: Stage, iterates: dict[str, np.ndarray], directions: dict[str, np.ndarray], prior: Array,
+        truths: np.ndarray, validation_truths: np.ndarray, steps: int, rng: np.random.Generator, progress: ProgressFn,
+    ) -> tuple[Stage, float, float]:
+        """Adam on the stage's mean squared velocity error; the best validation checkpoint is returned."""
+        optimiser = optax.adam(optax.cosine_decay_schedule(self.learning_rate, steps))
+        state = optimiser.init(eqx.filter(stage, eqx.is_array))
+        data = tuple(jnp.asarray(a, jnp.float32) for a in (iterates["train"], directions["train"], truths))
+
+        @eqx.filter_jit
+        def step(model: Stage, opt_state: optax.OptState, indices: Array) -> tuple[Stage, optax.OptState, Array]:
+            def loss(m: Stage) -> Array:
+                c, g, truth = (a[indices] for a in data)
+                return jnp.mean((_scaled(jax.vmap(m, in_axes=(0, 0, None))(c, g, prior)) - _scaled(truth)) ** 2)
+            value, grads = eqx.filter_value_and_grad(loss)(model)
+            updates, opt_state = optimiser.update(grads, opt_state)
+            return eqx.apply_updates(model, updates), opt_state, value
+
+        @eqx.filter_jit
+        def validation_error(model: Stage) -> Array:
+            c = jax.vmap(model, in_axes=(0, 0, None))(iterates["validation"], directions["validation"], prior)
+            return jnp.mean((c - validation_truths) ** 2)
+
+        batches = minibatches(len(truths), min(self.batch_size, len(truths)), rng)
+        t0 = time.perf_counter()
+        stage, state, _ = step(stage, state, jnp.asarray(next(batches)))
+        best, best_error = stage, float(validation_error(stage))
+        compile_s, train_s = time.perf_counter() - t0, 0.0
+        for done in range(2, steps + 1):
+            t0 = time.perf_counter()
+            stage, state, _ = step(stage, state, jnp.asarray(next(batches)))
+            train_s += time.perf_counter() - t0
+            if done % self.validate_every == 0 or done == steps:
+                error = float(validation_error(stage))
+                if error < best_error:
+                    best, best_error = stage, error
+                progress(done)
+        return best, compile_s, train_s
+
+
+def _gradient_fn(problem: SeismicFWI2D):  # noqa: ANN202 - a closure over the survey
+    """(velocities, observations) -> misfit gradients, by the JAX solver, in chunks of GRADIENT_CHUNK models."""
+    survey, c_max = problem.survey(), VELOCITY_RANGE[1]
+
+    @jax.jit
+    def chunk(velocities: Array, observations: Array) -> Array:
+        return jax.vmap(lambda c, d: acoustic_jax.misfit_and_gradient(c, d, survey, c_max)[1])(velocities, observations)
+
+    def gradients(velocities: np.ndarray, observations: np.ndarray) -> np.ndarray:
+        out = []
+        for start in range(0, len(velocities), GRADIENT_CHUNK):
+            c, d = velocities[start:start + GRADIENT_CHUNK], observations[start:start + GRADIENT_CHUNK]
+            pad = GRADIENT_CHUNK - len(c)  # a fixed chunk shape compiles once
+            c, d = np.concatenate([c, np.repeat(c[-1:], pad, 0)]), np.concatenate([d, np.repeat(d[-1:], pad, 0)])
+            out.append(np.asarray(chunk(jnp.asarray(c, jnp.float32), jnp.asarray(d, jnp.float32)))[: GRADIENT_CHUNK - pad])
+        return np.concatenate(out)
+
+    return gradients
+
+
+def _invert(stages: list[Stage], prior: Array, observations: np.ndarray, gradients) -> np.ndarray:  # noqa: ANN001
+    """Run the trained stages from the prior on each observation."""
+    velocities = np.repeat(np.asarray(prior)[None], len(observations), axis=0)
+    for stage in stages:
+        velocities = np.asarray(_apply(stage, velocities, gradients(velocities, observations), prior))
+    return velocities.astype(np.float64)
+
+
+@eqx.filter_jit
+def _apply(stage: Stage, velocities: Array, gradients: Array, prior: Array) -> Array:
+    """A stage on a batch (one compilation serves every stage: they share a structure)."""
+    return jax.vmap(stage, in_axes=(0, 0, None))(velocities, gradients, prior)
