@@ -111,7 +111,8 @@ class LearnedFWI(Solver):
             predict=lambda observations: _invert(trained, prior, observations, gradients),
             timings={"setup_s": setup_s, "compile_s": compile_s, "train_s": train_s + gradient_s},
             info={"gradient_s": gradient_s, "n_params": sum(x.size for x in jax.tree.leaves(eqx.filter(stages, eqx.is_array))),
-                  "n_train": len(train.truths), "stages_trained": len(trace)},
+                  "n_train": len(train.truths), "stages_trained": len(trace),
+                  "wave_solves_per_model": 2 * problem.shots * len(trace)},  # a forward and an adjoint per shot per stage
             message=message,
         )
 
