@@ -95,6 +95,11 @@ def misfit_and_gradient(
     return _misfit_and_gradient(velocity, observed, Acquisition.from_survey(survey, c_max, segment))
 
 
+def misfit_with_acquisition(velocity: Float[Array, "nx nz"], observed: Float[Array, "shots nt receivers"], acquisition: Acquisition) -> Scalar:
+    """J for a prepared :class:`Acquisition`: for callers that jit, vmap or lower the misfit themselves."""
+    return _misfit(velocity, observed, acquisition)
+
+
 @eqx.filter_jit
 def _shot_records(velocity: Float[Array, "nx nz"], acquisition: Acquisition) -> Float[Array, "shots nt receivers"]:
     dtype = velocity.dtype

@@ -94,6 +94,9 @@ class InverseProblem(Problem):
 
     kind = "inverse"
     default_metrics = ("psnr", "ssim", "nmse")
+    picture_colormap: ClassVar[str] = "gray"
+    picture_from_zero: ClassVar[bool] = True
+    """Reports draw reconstructions in this colour map, from 0 (or else from the truth's minimum) to the truth's maximum."""
     linear: ClassVar[bool] = True
     """Whether ``operator()`` is a linear :class:`ImagingOperator` (solvers built on adjoints need one)."""
     _split_streams: ClassVar[dict[Split, int]] = {"train": 0, "validation": 1, "test": 2}
@@ -156,10 +159,11 @@ def _dataset(problem: InverseProblem, split: str) -> Dataset:
 
     def simulate_all() -> dict[str, np.ndarray]:
         operator = problem.operator()
-        pairs = [
-            problem.simulate(np.random.default_rng([problem._split_streams[split], index]))
-            for index in range(problem.split_size(split))
-        ]
+        from tqdm import tqdm
+
+        indices = tqdm(range(problem.split_size(split)), desc=f"simulating {problem.name} {split}", unit="sample", leave=False,
+                       dynamic_ncols=True, disable=None)  # a bar with ETA on a terminal: seismic splits take minutes
+        pairs = [problem.simulate(np.random.default_rng([problem._split_streams[split], index])) for index in indices]
         dtype = np.complex64 if operator.complex_valued else np.float32
         truths = np.zeros((len(pairs), *operator.image_shape), np.float32)  # shaped even when the split is empty
         observations = np.zeros((len(pairs), *operator.data_shape), dtype)

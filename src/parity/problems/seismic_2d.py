@@ -69,6 +69,8 @@ class SeismicFWI2D(InverseProblem):
                                   "observed data from Devito on a finer grid")
     default_metrics: ClassVar[tuple[str, ...]] = ("rel_l2", "mae", "ssim", "data_misfit")
     linear: ClassVar[bool] = False
+    picture_colormap: ClassVar[str] = "viridis"
+    picture_from_zero: ClassVar[bool] = False
     data_range_convention: ClassVar[str] = (
         "SSIM and PSNR use each true model's own velocity range, max - min; MAE is in km/s; the data misfit is "
         "|F(c) - d_obs| / |d_obs| with F Devito on the inversion grid"

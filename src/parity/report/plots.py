@@ -89,7 +89,7 @@ def error_vs_scale(runs: pd.DataFrame, out_dir: Path, problem: str) -> Plot | No
 
 
 def quality_vs_scale(runs: pd.DataFrame, out_dir: Path, problem: str) -> Plot | None:
-    """Inverse problems: test PSNR and SSIM against the first varying knob (fewer angles, higher acceleration)."""
+    """Inverse problems: test PSNR (velocity rel L2 for FWI) and SSIM against the first varying knob (fewer angles, shots...)."""
     column = _scale_column(runs)
     if column is None:
         return None
@@ -97,9 +97,12 @@ def quality_vs_scale(runs: pd.DataFrame, out_dir: Path, problem: str) -> Plot | 
     x_all = pd.to_numeric(runs[column])
     colours = _colours(runs)
     fig, axes = _panels(2)
-    for ax, metric, unit in zip(axes, ("psnr", "ssim"), ("PSNR (dB)", "SSIM")):
+    shown = (("psnr", "PSNR (dB)"), ("ssim", "SSIM"))
+    if analysis.reconstruction_quality(runs) == analysis.FIELD_QUALITY:
+        shown = (("rel_l2", "velocity rel L2"), ("ssim", "SSIM"))
+    for ax, (metric, unit) in zip(axes, shown):
         for label, group in runs.assign(_x=x_all).groupby("label", sort=False):
-            stats = group.groupby("_x")[analysis.METRIC_PREFIX + metric].agg(["median", "min", "max"]).dropna()
+            stats = group.groupby("_x")[analysis.quality_column(metric)].agg(["median", "min", "max"]).dropna()
             if stats.empty:
                 continue
             err = [stats["median"] - stats["min"], stats["max"] - stats["median"]]
@@ -258,7 +261,7 @@ def pictured_settings(runs: pd.DataFrame, store: Store, problem: str) -> list[Pi
         problem_object = _problem_of(store, chosen[0])
         snapshot = problem_object.snapshot()
         if isinstance(problem_object, InverseProblem):
-            truth = problem_object.dataset("test").truths[0]
+            truth = problem_object.picture(problem_object.dataset("test").truths[0])
         elif snapshot is not None:
             truth = problem_object.picture(problem_object.reference(snapshot.points), snapshot)
         if snapshot is not None:
@@ -271,15 +274,21 @@ def snapshots(pictured: list[PicturedSetting], store: Store, out_dir: Path, prob
     plots = []
     for item in pictured:
         limit = float(np.percentile(np.abs(item.truth), 99.5))  # singular corners (a cavity's lid) must not wash out the rest
-        if item.is_image:  # grey levels over the truth's whole range
-            limit = float(item.truth.max())
-        cmap, low = ("gray", 0.0) if item.is_image else ("RdBu_r", -limit)
+        cmap, low = "RdBu_r", -limit
+        if item.is_image:  # the problem's colours over the truth's whole range (grey from 0 for CT and MRI)
+            assert isinstance(item.problem, InverseProblem)
+            limit, cmap = float(item.truth.max()), item.problem.picture_colormap
+            low = 0.0 if item.problem.picture_from_zero else float(item.truth.min())
         fig, axes = plt.subplots(2, len(item.chosen) + 1, figsize=(3.2 * (len(item.chosen) + 1), 6.0), squeeze=False)
         _picture(fig, axes[0, 0], item.truth, item.snapshot.extent, "ground truth" if item.is_image else "reference", cmap, low, limit)
         axes[1, 0].axis("off")
         for column, row in enumerate(item.chosen, start=1):
             field = store.field(row)
-            score = f"PSNR {row[analysis.METRIC_PREFIX + 'psnr']:.1f} dB (test mean)" if item.is_image else f"rel L2 {row['rel_l2']:.2g}"
+            score = f"rel L2 {row['rel_l2']:.2g}"
+            if item.is_image and "psnr" in item.problem.default_metrics:
+                score = f"PSNR {row[analysis.METRIC_PREFIX + 'psnr']:.1f} dB (test mean)"
+            elif item.is_image:
+                score = f"rel L2 {row['rel_l2']:.3f}, SSIM {row[analysis.METRIC_PREFIX + 'ssim']:.2f} (test mean)"
             _picture(fig, axes[0, column], field, item.snapshot.extent, f"{row['label']}\n{score}", cmap, low, limit)
             error = np.abs(field - item.truth)
             _picture(fig, axes[1, column], error, item.snapshot.extent, "|error|", "magma", 0.0, float(np.percentile(error, 99.5)))

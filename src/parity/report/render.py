@@ -29,10 +29,16 @@ CONVENTIONS = (
     "Classical solvers are deterministic: one run each, whose trace is a refinement curve (one solve per resolution)."
 )
 INVERSE_CONVENTIONS = (
-    "PSNR and SSIM take each ground-truth image's range (max − min) as data range (dival's convention; "
-    "the phantoms' minimum is 0, so it equals fastMRI's maximum of the volume); SSIM is scikit-image's, 7×7 window; "
-    "NMSE = |x − x*|² / |x*|²; magnitude images for MRI."
+    "Images (CT, MRI): mean PSNR (dB), SSIM and NMSE over the held-out test images; PSNR and SSIM take each "
+    "ground-truth image's range (max − min) as data range (dival's convention; the phantoms' minimum is 0, so it "
+    "equals fastMRI's maximum of the volume); SSIM is scikit-image's, 7×7 window; NMSE = |x − x*|² / |x*|²; "
+    "magnitude images for MRI. Velocity models (seismic FWI): relative L2 error, MAE (km/s) and SSIM (over each true "
+    "model's range) of the velocity, averaged over the held-out test models, and the relative data misfit "
+    "|F(c) − d_obs| / |d_obs| of the recovered model's own records (Devito on the inversion grid); wave solves count "
+    "one forward and one adjoint per shot per misfit gradient, per inversion."
 )
+QUALITY_HEADERS = {"psnr": ("PSNR (dB)", "{:.2f}"), "ssim": ("SSIM", "{:.3f}"), "nmse": ("NMSE", None),
+                   "rel_l2": ("velocity rel L2", "{:.4f}"), "mae": ("MAE (km/s)", "{:.3f}"), "data_misfit": ("data misfit", "{:.3f}")}
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 78em; padding: 0 1em; line-height: 1.45; color: #222; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.9em; }
@@ -61,11 +67,12 @@ def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plot
     parts = [_header(runs, title, description)]
     parts += section(
         "## Reconstruction quality, cost and break-even",
-        "Inverse problems: mean PSNR (dB), SSIM and NMSE over the held-out test images, median [min–max] over seeds. "
+        "Inverse problems: quality on the held-out test set, median [min–max] over seeds. "
         f"{INVERSE_CONVENTIONS} One-off cost: set-up + compile + training (learned) or tuning on the validation split "
-        "(classical). Per image: the test set's reconstruction time divided by its size. Break-even: how many "
+        "(classical). Per image: the test set's reconstruction (or inversion) time divided by its size. Break-even: how many "
         "reconstructions a learned method needs before its extra one-off cost is repaid by faster reconstructions, "
-        "against the classical method with the best PSNR at that setting ('never' when it is not faster per image).",
+        "against the best classical method at that setting (highest PSNR; lowest velocity rel L2 for FWI) "
+        "('never' when it is not faster per image).",
         _reconstruction,
         inverse,
     )
@@ -200,7 +207,10 @@ def _final(runs: pd.DataFrame) -> str:
 
 def _reconstruction(runs: pd.DataFrame) -> str:
     table = analysis.reconstruction_table(runs)
-    headers = [*_group_headers(runs), "seeds", "PSNR (dB)", "SSIM", "NMSE", "one-off", "per image", "break-even"]
+    quality = analysis.reconstruction_quality(runs)
+    with_solves = bool(table["wave_solves"].notna().any())
+    headers = [*_group_headers(runs), "seeds", *(QUALITY_HEADERS[m][0] for m in quality), "one-off", "per image",
+               *(["wave solves / image"] if with_solves else []), "break-even"]
     rows = []
     for _, r in table.iterrows():
         if r["family"] == "classical" or not r["versus"]:
@@ -209,9 +219,10 @@ def _reconstruction(runs: pd.DataFrame) -> str:
             break_even = f"never (not faster than {r['versus']})"
         else:
             break_even = f"{math.ceil(r['break_even'])} images (vs {r['versus']})"
-        rows.append([*_group_cells(runs, tuple(r[analysis.GROUP])), r["n"], _spread_fixed(r, "psnr", "{:.2f}"),
-                     _spread_fixed(r, "ssim", "{:.3f}"), _spread(r, "nmse"), seconds_text(r["one_off_s"]),
-                     seconds_text(r["per_image_s"]), break_even])
+        cells = [_spread(r, m) if QUALITY_HEADERS[m][1] is None else _spread_fixed(r, m, QUALITY_HEADERS[m][1]) for m in quality]
+        solves = [_integer(r["wave_solves"]) if _finite(r["wave_solves"]) else "—"] if with_solves else []
+        rows.append([*_group_cells(runs, tuple(r[analysis.GROUP])), r["n"], *cells, seconds_text(r["one_off_s"]),
+                     seconds_text(r["per_image_s"]), *solves, break_even])
     return pipe_table(headers, rows)
 
 
