@@ -16,7 +16,7 @@ Loss = data_weight L_data + pde_weight L_pde (+ velocity_regularisation times th
 the velocity logit's change from the prior's, when asked for):
 
 * L_data: mean square of (u - d) / U at a random batch of (receiver, recorded time) pairs,
-  all shots at once; O(1) at the start.
+  all shots at once, leaving out the traces next to their source (``Survey.trace_mask``); O(1) at the start.
 * L_pde: mean square of the residual u_tt / c^2 - u_xx - u_zz - w(t) g_s(x, z), divided by
   omega_0^2 U / cbar^2 (omega_0 = 2 pi f_0, cbar the prior's mean), the size of u_tt / c^2 for
   the true wavefield, so the residual is O(1) where the wave is. g_s is a Gaussian of
@@ -237,6 +237,7 @@ class _Setup:
         self.nodes = jnp.asarray(node_points(survey.shape, h))
         self.sources = jnp.asarray(np.asarray(survey.sources, np.float32) * h)  # (shots, 2) km
         self.receivers = jnp.asarray(np.asarray(survey.receivers, np.float32) * h)
+        self.mask = jnp.asarray(survey.trace_mask().T, jnp.float32)  # (receivers, shots): no trace next to its source
         self.times = jnp.asarray(survey.times.astype(np.float32))
         self.sigma = solver.source_width * h
         omega = 2.0 * np.pi * survey.peak_frequency
@@ -271,7 +272,7 @@ class _Setup:
         receiver = jax.random.randint(k_r, (s.n_data,), 0, self.receivers.shape[0])
         level = jax.random.randint(k_t, (s.n_data,), 0, self.times.shape[0])
         at = jnp.concatenate([self.receivers[receiver], self.times[level][:, None]], axis=1)
-        data_term = jnp.mean((u_net(at) - data[:, level, receiver].T) ** 2)
+        data_term = jnp.mean(((u_net(at) - data[:, level, receiver].T) * self.mask[receiver]) ** 2)
 
         box = jnp.asarray(self.box, jnp.float32)
         n_source = round(s.source_fraction * s.n_collocation)
