@@ -59,7 +59,7 @@ def select_runs(frame: pd.DataFrame, case_keys: set[str] | None = None, problem:
     runs["setting"], runs["_order"] = "", 0
     for _, group in runs.groupby("problem"):
         varying = varying_params(group)
-        values = group[varying].map(_hashable).apply(tuple, axis=1) if varying else pd.Series([()] * len(group), index=group.index)
+        values = group[varying].map(hashable).apply(tuple, axis=1) if varying else pd.Series([()] * len(group), index=group.index)
         ranks = {v: i for i, v in enumerate(_sorted(set(values)))}
         runs.loc[group.index, "_order"] = values.map(ranks)
         runs.loc[group.index, "setting"] = values.map(lambda v: ", ".join(f"{_knob(c)}={param_text(x)}" for c, x in zip(varying, v)))
@@ -73,7 +73,7 @@ def metric_columns(runs: pd.DataFrame) -> list[str]:
 
 def varying_params(runs: pd.DataFrame) -> list[str]:
     """The ``problem_params.*`` columns whose value differs among ``runs`` (the scale knobs)."""
-    return [c for c in _param_columns(runs) if runs[c].map(_hashable).nunique(dropna=False) > 1]
+    return [c for c in _param_columns(runs) if runs[c].map(hashable).nunique(dropna=False) > 1]
 
 
 def fixed_params(runs: pd.DataFrame) -> dict[str, Any]:
@@ -281,8 +281,9 @@ def _knob(column: str) -> str:
     return column.removeprefix(PARAM_PREFIX)
 
 
-def _hashable(value: Any) -> Any:
-    return tuple(map(_hashable, value)) if isinstance(value, (list, tuple)) else value
+def hashable(value: Any) -> Any:
+    """A record's parameter value as a dict key (lists become tuples)."""
+    return tuple(map(hashable, value)) if isinstance(value, (list, tuple)) else value
 
 
 def _sorted(values: set[tuple[Any, ...]]) -> list[tuple[Any, ...]]:

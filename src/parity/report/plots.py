@@ -88,31 +88,44 @@ def error_vs_scale(runs: pd.DataFrame, out_dir: Path, problem: str) -> Plot | No
     return Plot(name, f"{problem}: final error against {knob}, median over seeds with min-max bars{note}")
 
 
-def quality_vs_scale(runs: pd.DataFrame, out_dir: Path, problem: str) -> Plot | None:
-    """Inverse problems: test PSNR (velocity rel L2 for FWI) and SSIM against the first varying knob (fewer angles, shots...)."""
-    column = _scale_column(runs)
-    if column is None:
-        return None
-    knob = column.removeprefix(analysis.PARAM_PREFIX)
-    x_all = pd.to_numeric(runs[column])
-    colours = _colours(runs)
-    fig, axes = _panels(2)
+def quality_vs_scale(runs: pd.DataFrame, out_dir: Path, problem: str) -> list[Plot]:
+    """Inverse problems: test PSNR (velocity rel L2 for FWI) and SSIM against each varying numeric knob.
+
+    When several knobs vary (shots and receivers), each plot holds the others at their most
+    common value, so a point never mixes settings of another knob.
+    """
+    varying = [c for c in analysis.varying_params(runs) if not pd.to_numeric(runs[c], errors="coerce").isna().any()]
     shown = (("psnr", "PSNR (dB)"), ("ssim", "SSIM"))
     if analysis.reconstruction_quality(runs) == analysis.FIELD_QUALITY:
         shown = (("rel_l2", "velocity rel L2"), ("ssim", "SSIM"))
-    for ax, (metric, unit) in zip(axes, shown):
-        for label, group in runs.assign(_x=x_all).groupby("label", sort=False):
-            stats = group.groupby("_x")[analysis.quality_column(metric)].agg(["median", "min", "max"]).dropna()
-            if stats.empty:
-                continue
-            err = [stats["median"] - stats["min"], stats["max"] - stats["median"]]
-            ax.errorbar(stats.index, stats["median"], yerr=err, marker="o", capsize=3, label=label, color=colours[label])
-        if x_all.min() > 0 and x_all.max() / x_all.min() >= 4:
-            ax.set_xscale("log", base=2)
-        ax.set(xlabel=knob, ylabel=f"mean test {unit}", title=f"{problem}: {unit} against {knob}")
-    name = _file_name("quality_vs_scale", problem)
-    _save(fig, axes, out_dir / name)
-    return Plot(name, f"{problem}: reconstruction quality on the test images against {knob}, median over seeds with min-max bars")
+    colours = _colours(runs)
+    plots = []
+    for column in varying:
+        held = runs
+        for other in varying:
+            if other != column:
+                held = held[held[other].map(analysis.hashable) == held[other].map(analysis.hashable).mode().iloc[0]]
+        x_all = pd.to_numeric(held[column])
+        if x_all.nunique() < 2:
+            continue
+        knob = column.removeprefix(analysis.PARAM_PREFIX)
+        fig, axes = _panels(2)
+        for ax, (metric, unit) in zip(axes, shown):
+            for label, group in held.assign(_x=x_all).groupby("label", sort=False):
+                stats = group.groupby("_x")[analysis.quality_column(metric)].agg(["median", "min", "max"]).dropna()
+                if stats.empty:
+                    continue
+                err = [stats["median"] - stats["min"], stats["max"] - stats["median"]]
+                ax.errorbar(stats.index, stats["median"], yerr=err, marker="o", capsize=3, label=label, color=colours[label])
+            if x_all.min() > 0 and x_all.max() / x_all.min() >= 4:
+                ax.set_xscale("log", base=2)
+            ax.set(xlabel=knob, ylabel=f"mean test {unit}", title=f"{problem}: {unit} against {knob}")
+        name = _file_name("quality_vs_scale", problem, knob) if len(varying) > 1 else _file_name("quality_vs_scale", problem)
+        _save(fig, axes, out_dir / name)
+        others = [c.removeprefix(analysis.PARAM_PREFIX) for c in varying if c != column]
+        held_text = f" ({', '.join(others)} at the most common value)" if others else ""
+        plots.append(Plot(name, f"{problem}: reconstruction quality on the test set against {knob}{held_text}, median over seeds with min-max bars"))
+    return plots
 
 
 def time_vs_scale(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], out_dir: Path, problem: str) -> Plot | None:
@@ -228,7 +241,7 @@ def _chunks(items: list[str]) -> list[list[str]]:
     return [items[i:i + PANELS_PER_FIGURE] for i in range(0, len(items), PANELS_PER_FIGURE)]
 
 
-def _file_name(kind: str, problem: str, k: int | None = None) -> str:
+def _file_name(kind: str, problem: str, k: int | str | None = None) -> str:
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", problem)
     return f"{kind}_{safe}{'' if k is None else f'_{k}'}.png"
 

@@ -25,7 +25,7 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
     figures: dict[str, list[plots.Plot]] = {}
     for name, chosen in runs.groupby("problem", sort=False):
         if analysis.is_inverse(chosen):
-            scale = [plots.quality_vs_scale(chosen, out_dir, name), plots.error_vs_scale(chosen, out_dir, name)]
+            scale = [*plots.quality_vs_scale(chosen, out_dir, name), plots.error_vs_scale(chosen, out_dir, name)]
         else:
             scale = [plots.error_vs_scale(chosen, out_dir, name), plots.time_vs_scale(chosen, curves, out_dir, name)]
         scale = [plot for plot in scale if plot]
