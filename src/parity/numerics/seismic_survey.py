@@ -37,9 +37,12 @@ c_max = 4.5, the echo is 1.8% of the direct wave's peak (7% of the records' L2 n
 2.8% at 6 and 6% with 20 cells at 8 (measured against a layer too far away to echo in 1 s)."""
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Survey:
-    """Grid, time axis, acquisition and wavelet of one seismic experiment."""
+    """Grid, time axis, acquisition and wavelet of one seismic experiment.
+
+    Compared and hashed by identity (it holds arrays), so it can be a static field of a JAX module.
+    """
 
     shape: tuple[int, int]
     """Nodes of the model, (nx, nz)."""

@@ -21,6 +21,7 @@ import dataclasses
 import functools
 from typing import ClassVar
 
+import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
@@ -46,7 +47,7 @@ FAMILIES = (*velocity_models.FAMILIES, "mixed")
 class SeismicOperator(MeasurementOperator):
     """F(c): the shot records of a velocity model, by the differentiable JAX solver (nonlinear in c)."""
 
-    survey: Survey = dataclasses.field(metadata={"static": True})
+    survey: Survey = eqx.field(static=True)
     image_shape: tuple[int, int]
     data_shape: tuple[int, ...]
     complex_valued: bool = False
@@ -140,8 +141,10 @@ class SeismicFWI2D(InverseProblem):
         if len(reconstructions) != len(observations):
             raise ValueError(f"{self.name}: expected {len(observations)} test reconstructions, got {len(reconstructions)}")
         modeller = self.modeller()
+        mask = modeller.survey.trace_mask()[:, None, :]  # the traces every misfit uses: none next to its source
         clipped = np.clip(reconstructions, *VELOCITY_RANGE)  # the modeller's time step holds up to the range's top
-        misfits = [np.linalg.norm(modeller.shot_records(c) - d) / np.linalg.norm(d) for c, d in zip(clipped, observations, strict=True)]
+        misfits = [np.linalg.norm(mask * (modeller.shot_records(c) - d)) / np.linalg.norm(mask * d)
+                   for c, d in zip(clipped, observations, strict=True)]
         return {**image_quality.mean_metrics(reconstructions, truths),
                 "mae": float(np.mean(np.abs(reconstructions - truths))), "data_misfit": float(np.mean(misfits))}
 
