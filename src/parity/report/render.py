@@ -195,7 +195,7 @@ def _final(runs: pd.DataFrame) -> str:
                "train / solve", "inference", "steps", "steps/s", "n_params"]
     rows = []
     for _, r in table.iterrows():
-        work = r["train_s"] if _finite(r["train_s"]) else r["solve_s"]
+        work = r["train_s"] if _finite(r["train_s"]) and r["train_s"] > 0 else r["solve_s"]  # FWI records train_s = 0
         rows.append([
             *_group_cells(runs, tuple(r[analysis.GROUP])), r["n"], _statuses(r["statuses"]),
             _spread(r, "rel_l2"), _spread(r, "norm_l1"), seconds_text(r["setup_s"]), seconds_text(r["compile_s"]),
