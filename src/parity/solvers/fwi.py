@@ -18,13 +18,13 @@ from typing import ClassVar
 
 import numpy as np
 import scipy.optimize
-from jaxtyping import Float
 
 from parity.knobs import at_least, knob, positive
 from parity.numerics.seismic_devito import SeismicModeller
 from parity.problems.base import Problem
 from parity.problems.seismic_2d import VELOCITY_RANGE, SeismicFWI2D
 from parity.solvers.base import Budget, Checkpoint, Evaluator, ProgressFn, SolveResult, Solver
+from parity.solvers.per_sample_inversion import aligned, memoised_predict
 
 
 def lowpass(dt: float, cutoff: float, order: int = 8) -> Callable[[np.ndarray], np.ndarray]:
@@ -88,7 +88,7 @@ class FullWaveformInversion(Solver):
         per_model_s = float(np.mean([inversion.seconds[-1] for inversion in inversions]))
         return SolveResult(
             status="ok", trace=trace, trace_kind="iterative",
-            predict=_memoised(observations, final),
+            predict=memoised_predict(observations, final, "FWI"),
             timings={"setup_s": setup_s, "compile_s": modeller.compile_s, "train_s": 0.0, "solve_s": per_model_s * len(inversions),
                      "reconstruction_s": per_model_s},
             info={"wave_solves_per_model": float(np.mean([inversion.solves[-1] for inversion in inversions])),
@@ -155,7 +155,7 @@ class FullWaveformInversion(Solver):
         count = max(len(inversion.velocities) for inversion in inversions)
         trace = []
         for j in range(count):
-            at = [min(j, len(inversion.velocities) - 1) for inversion in inversions]
+            at = aligned([len(inversion.velocities) for inversion in inversions], j)
             velocities = np.stack([inversion.velocities[k] for inversion, k in zip(inversions, at, strict=True)])
             trace.append(Checkpoint(
                 wall_s=float(np.mean([inversion.seconds[k] for inversion, k in zip(inversions, at, strict=True)])), step=j,
@@ -164,11 +164,3 @@ class FullWaveformInversion(Solver):
             ))
         return trace
 
-
-def _memoised(observations: np.ndarray, inversions: Float[np.ndarray, "n nx nz"]) -> Callable[[np.ndarray], np.ndarray]:
-    """``predict``: the inversions done in ``solve`` for those observations (rerunning FWI is the solve itself)."""
-    def predict(x: np.ndarray) -> np.ndarray:
-        if not np.array_equal(np.asarray(x), observations):
-            raise ValueError("this FWI result holds the inversions of the test observations only; run the solver on new data")
-        return inversions
-    return predict

@@ -55,10 +55,11 @@ from jax.scipy.ndimage import map_coordinates
 from jaxtyping import Array, Float, PyTree
 
 from parity.knobs import at_least, knob, positive
+from parity.numerics.seismic_survey import Survey
 from parity.problems.base import Problem
 from parity.problems.seismic_2d import VELOCITY_RANGE, SeismicFWI2D
-from parity.numerics.seismic_survey import Survey
 from parity.solvers.base import Budget, Checkpoint, Evaluator, ProgressFn, SolveResult, Solver, Status
+from parity.solvers.per_sample_inversion import aligned, memoised_predict
 from parity.solvers.networks import StackedMLP
 from parity.solvers.training import parameter_count
 
@@ -212,7 +213,7 @@ class PINNInversion(Solver):
         first = [inv.losses[0] for inv in inversions if len(inv.losses) > 1]
         last = [inv.losses[-1] for inv in inversions if len(inv.losses) > 1]
         return SolveResult(
-            status=status, trace=trace, trace_kind="iterative", predict=_memoised(observations, final),
+            status=status, trace=trace, trace_kind="iterative", predict=memoised_predict(observations, final, "PINN-FWI"),
             # the training *is* each model's inversion: a per-sample cost (solve_s), not a one-off one (train_s)
             timings={"setup_s": setup_s, "compile_s": compile_s, "solve_s": per_model_s * len(inversions),
                      "reconstruction_s": per_model_s, "eval_s": eval_s},
@@ -351,7 +352,7 @@ def _trace(inversions: list[Inversion], marks: list[int], evaluator: Evaluator) 
     count = max(len(inversion.velocities) for inversion in inversions)
     trace = []
     for j in range(count):
-        at = [min(j, len(inversion.velocities) - 1) for inversion in inversions]
+        at = aligned([len(inversion.velocities) for inversion in inversions], j)
         velocities = np.stack([inversion.velocities[k] for inversion, k in zip(inversions, at, strict=True)])
         chunk = [inversion.losses[k] for inversion, k in zip(inversions, at, strict=True)]
         trace.append(Checkpoint(
@@ -361,13 +362,3 @@ def _trace(inversions: list[Inversion], marks: list[int], evaluator: Evaluator) 
         ))
     return trace
 
-
-def _memoised(observations: np.ndarray, inversions: Float[np.ndarray, "n nx nz"]) -> Callable[[np.ndarray], np.ndarray]:
-    """``predict``: the inversions done in ``solve`` for those records (inverting others is the solve itself)."""
-
-    def predict(x: np.ndarray) -> np.ndarray:
-        if not np.array_equal(np.asarray(x), observations):
-            raise ValueError("this PINN-FWI result holds the inversions of the test records only; run the solver on new data")
-        return inversions
-
-    return predict
