@@ -112,6 +112,8 @@ def test_problem_splits_are_disjoint_and_data_come_from_the_finer_grid() -> None
     coarse = problem.modeller().shot_records(test.truths[0])
     difference = np.linalg.norm(coarse - test.observations[0]) / np.linalg.norm(test.observations[0])
     assert 1e-4 < difference < 0.5  # the inversion grid cannot reproduce the data exactly, but nearly
+    jax_records = np.asarray(problem.operator().forward(jnp.asarray(test.truths[0], jnp.float32)))
+    assert np.max(np.abs(jax_records - coarse)) < 1e-4 * np.abs(coarse).max()  # the operator learned methods see is Devito's
     assert np.allclose(problem.prior_model()[:1], problem.prior_model())  # laterally constant
 
 

@@ -27,7 +27,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from parity.knobs import ParameterError, at_least, knob
-from parity.numerics import image_quality, velocity_models
+from parity.numerics import acoustic_jax, image_quality, velocity_models
 from parity.numerics.seismic_devito import SeismicModeller
 from parity.numerics.seismic_survey import Survey, surface_survey
 from parity.problems.base import Snapshot
@@ -58,8 +58,6 @@ class SeismicOperator(MeasurementOperator):
         self.data_shape = survey.data_shape
 
     def forward(self, image: Float[Array, "nx nz"]) -> Float[Array, "shots nt receivers"]:
-        from parity.numerics import acoustic_jax
-
         return acoustic_jax.shot_records(jnp.asarray(image), self.survey, VELOCITY_RANGE[1])
 
 
