@@ -29,6 +29,7 @@ from parity.numerics import acoustic_jax
 from parity.problems.base import Problem
 from parity.problems.seismic_2d import VELOCITY_RANGE, SeismicFWI2D
 from parity.solvers.base import Budget, Checkpoint, Evaluator, ProgressFn, SolveResult, Solver
+from parity.solvers.classical_reconstruction import in_chunks
 from parity.solvers.learned_reconstruction import ConvNet, minibatches
 
 CENTRE, HALF_RANGE = (VELOCITY_RANGE[0] + VELOCITY_RANGE[1]) / 2, (VELOCITY_RANGE[1] - VELOCITY_RANGE[0]) / 2
@@ -165,13 +166,9 @@ def _gradient_fn(problem: SeismicFWI2D):  # noqa: ANN202 - a closure over the su
         return jax.vmap(lambda c, d: acoustic_jax.misfit_and_gradient(c, d, survey, c_max)[1])(velocities, observations)
 
     def gradients(velocities: np.ndarray, observations: np.ndarray) -> np.ndarray:
-        out = []
-        for start in range(0, len(velocities), GRADIENT_CHUNK):
-            c, d = velocities[start:start + GRADIENT_CHUNK], observations[start:start + GRADIENT_CHUNK]
-            pad = GRADIENT_CHUNK - len(c)  # a fixed chunk shape compiles once
-            c, d = np.concatenate([c, np.repeat(c[-1:], pad, 0)]), np.concatenate([d, np.repeat(d[-1:], pad, 0)])
-            out.append(np.asarray(chunk(jnp.asarray(c, jnp.float32), jnp.asarray(d, jnp.float32)))[: GRADIENT_CHUNK - pad])
-        return np.concatenate(out)
+        def of(rows: np.ndarray) -> Array:  # in_chunks pads the last chunk of rows, so one compilation serves all
+            return chunk(jnp.asarray(velocities[rows], jnp.float32), jnp.asarray(observations[rows], jnp.float32))
+        return in_chunks(of, np.arange(len(velocities)), GRADIENT_CHUNK)
 
     return gradients
 
