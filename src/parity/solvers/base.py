@@ -26,18 +26,23 @@ Status = Literal["ok", "diverged", "timeout", "error"]
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
-    """How much work a solver may do: optimiser steps, and/or wall seconds."""
+    """How much a solver may use: optimiser steps, wall seconds, devices."""
 
     steps: int = 10_000
     """Optimisation steps for iterative solvers. Classical solvers ignore it."""
     seconds: float = float("inf")
     """Wall-time limit for the solve itself; a solver stops at its next checkpoint past it."""
+    devices: int = 1
+    """JAX devices a SciML solver spreads over (a mesh of the first ``devices`` of
+    ``jax.devices()``), or MPI ranks of a classical solver launched under ``mpiexec``."""
 
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise ValueError(f"budget steps must be an integer >= 1; got {self.steps}")
         if not self.seconds > 0:
             raise ValueError(f"budget seconds must be > 0; got {self.seconds}")
+        if self.devices < 1:
+            raise ValueError(f"budget devices must be an integer >= 1; got {self.devices}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +97,8 @@ class Solver(Configurable, abc.ABC):
     """True when the seed cannot change the result (a sweep then runs one seed)."""
     mpi_parallel: ClassVar[bool] = False
     """True when ``solve`` distributes its work over the MPI ranks of an ``mpiexec`` launch."""
+    multi_device: ClassVar[bool] = False
+    """True when ``solve`` spreads its work over ``budget.devices`` JAX devices."""
 
     @classmethod
     @abc.abstractmethod

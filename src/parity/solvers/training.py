@@ -27,6 +27,25 @@ LossFn = Callable[[PyTree, PyTree], Float[Array, ""]]
 PredictFn = Callable[[PyTree], Float[Array, "m out"]]
 
 
+def _unchanged(tree: PyTree) -> PyTree:
+    return tree
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Where a training's arrays live, as functions that put them on devices.
+
+    The default leaves everything on the default device. A multi-device solver shards
+    the model (FBPINN: subdomain networks) and/or the data (collocation points), and the
+    compiled steps then run where their inputs are: XLA adds the communication.
+    """
+
+    model: Callable[[PyTree], PyTree] = _unchanged
+    """Applied to the trainable parameters; the optimiser state follows them."""
+    data: Callable[[PyTree], PyTree] = _unchanged
+    """Applied to every ``data`` the loss is given (also those of a data schedule)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingTask:
     """What a physics-informed solver minimises, and how it predicts on the test points."""
@@ -45,14 +64,16 @@ class TrainingTask:
     data_schedule: Callable[[int, int], PyTree] | None = None
     """``(step, total_steps) -> data`` when the data change during training (time marching);
     same shapes as ``data``, so nothing recompiles."""
+    placement: Placement = Placement()
 
     def data_at(self, step: int, total_steps: int) -> PyTree:
-        return self.data if self.data_schedule is None else self.data_schedule(step, total_steps)
+        return self.placement.data(self.data if self.data_schedule is None else self.data_schedule(step, total_steps))
 
     def initial_state(self) -> tuple[PyTree, PyTree, PyTree]:
-        """(trainable parameters, the rest of the model, optimiser state)."""
+        """(trainable parameters, the rest of the model, optimiser state), placed on their devices."""
         params, static = eqx.partition(self.model, eqx.is_inexact_array)
-        return params, static, self.optimiser.init(params)
+        params = self.placement.model(params)
+        return params, static, jax.jit(self.optimiser.init)(params)  # jit: the state is sharded like the parameters
 
     def first_finisher_step(self, steps: int) -> int:
         """The step at which the finisher takes over (``steps`` when there is none)."""
@@ -65,7 +86,7 @@ class TrainingTask:
         params, static, opt_state = self.initial_state()
         if finishing:
             assert self.finisher is not None
-            opt_state = self.finisher.init(params)
+            opt_state = jax.jit(self.finisher.init)(params)
 
         def one_step(carry: tuple[PyTree, PyTree], _: None, data: PyTree) -> tuple[tuple[PyTree, PyTree], Array]:
             p, s = carry
@@ -86,7 +107,7 @@ class TrainingTask:
             (p, s), losses = jax.lax.scan(lambda c, x: one_step(c, x, data), (p, s), None, length=length)
             return p, s, losses
 
-        return jax.jit(steps).lower(params, opt_state, self.data).compile()
+        return jax.jit(steps).lower(params, opt_state, self.data_at(0, 1)).compile()
 
 
 @dataclasses.dataclass
@@ -153,7 +174,7 @@ def train(
         length = min(steps_per_dispatch, (steps if finishing else switch) - done)
         if finishing and done == switch:
             assert task.finisher is not None
-            opt_state = task.finisher.init(params)
+            opt_state = jax.jit(task.finisher.init)(params)
         executable = steps_executable(length, finishing)  # a shorter last chunk compiles once, counted as compile time
         t = time.perf_counter()
         new_params, new_state, losses = executable(params, opt_state, task.data_at(done, steps))
