@@ -10,12 +10,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from parity.harness import parallel, registry
-from parity.harness.run import Case, progress_bar, run_case
-from parity.harness.store import Store
-from parity.harness.sweep import load_sweep, run_sweep
+from parity import devices
+from parity.harness import parallel
 from parity.knobs import Configurable, ParameterError
-from parity.solvers.base import Budget
+
+# The harness, solvers and problems are imported inside the handlers: ``run --devices N``
+# must ask XLA for N CPU devices before anything starts JAX.
+
+_DEFAULT_STEPS = 10_000
+"""``Budget().steps``, repeated so that ``--help`` does not start JAX."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,8 +43,18 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a problem knob or solver setting; prefix with problem. or solver. when both have KEY")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=Budget().steps, help="optimiser steps of iterative solvers")
+    p.add_argument("--steps", type=int, default=_DEFAULT_STEPS, help="optimiser steps of iterative solvers")
     p.add_argument("--seconds", type=float, default=math.inf, help="wall-time budget of the solve")
+    p.add_argument("--devices", type=int, default=None, metavar="N",
+                   help="JAX devices a SciML solver spreads over; MPI ranks of a classical one (relaunched under mpiexec). "
+                        "Default: the MPI rank count under mpiexec, all global devices with --distributed, else 1")
+    p.add_argument("--scaling", choices=("strong", "weak"), default="", help="mark the case as part of a scaling series")
+    p.add_argument("--distributed", action="store_true",
+                   help="join a multi-host JAX job (jax.distributed.initialize); without the three options below, "
+                        "JAX reads them from Slurm's or Open MPI's environment")
+    p.add_argument("--coordinator", help="host:port of process 0 (with --distributed)")
+    p.add_argument("--num-processes", type=int, help="processes in the job, one per host (with --distributed)")
+    p.add_argument("--process-id", type=int, help="this process's index in the job (with --distributed)")
     p.add_argument("--label", default="", help="name of this configuration in reports")
     p.add_argument("--store", default="results", help="record store directory (default: results)")
     p.add_argument("--json", action="store_true", help="print the record as one JSON object")
@@ -67,6 +80,8 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from parity.harness import registry
+
     for name, cls in registry.problems().items():
         print(f"{name}  ({cls.kind})  {cls.description}")
         _print_knobs(cls)
@@ -74,7 +89,8 @@ def _list(args: argparse.Namespace) -> int:
         print(f"  solvers: {', '.join(supported) or '(none)'}")
     print()
     for name, solver_cls in registry.solvers().items():
-        print(f"{name}  ({solver_cls.family})  {solver_cls.description}")
+        scale = " [multi-device: JAX]" if solver_cls.multi_device else " [multi-device: MPI ranks]" if solver_cls.mpi_parallel else ""
+        print(f"{name}  ({solver_cls.family})  {solver_cls.description}{scale}")
         _print_knobs(solver_cls)
     return 0
 
@@ -113,15 +129,36 @@ def split_overrides(pairs: Sequence[str], problem_cls: type[Configurable], solve
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.distributed:
+        process = devices.initialize_distributed(args.coordinator, args.num_processes, args.process_id)
+        parallel.joined_jax_job(process["process_index"])
+    elif args.coordinator or args.num_processes or args.process_id is not None:
+        raise ParameterError("--coordinator, --num-processes and --process-id need --distributed")
+    _, ranks = parallel.rank_and_size()
+    if args.devices is not None and args.devices < 1:
+        raise ParameterError(f"--devices must be an integer >= 1; got {args.devices}")
+    devices.request_host_devices(args.devices or 1)
+
+    from parity.harness import registry
+    from parity.harness.run import Case, progress_bar, run_case
+    from parity.harness.store import Store
+    from parity.solvers.base import Budget
+
     problem_cls = registry.problem_class(args.problem)
     solver_cls = registry.solver_class(args.solver)
     problem_overrides, solver_overrides = split_overrides(args.set, problem_cls, solver_cls)
+    count = args.devices or _default_devices(args.distributed, ranks)
+    if solver_cls.mpi_parallel and not solver_cls.multi_device and count != ranks:
+        if ranks > 1:
+            raise ParameterError(f"--devices {count} under mpiexec -n {ranks}: an MPI solver's devices are its ranks; give --devices {ranks}")
+        return _relaunch_under_mpiexec(count)
+    if ranks > 1 and not solver_cls.mpi_parallel:
+        raise ParameterError(f"solver {solver_cls.name!r} does not run under MPI; launch it without mpiexec (use --devices for JAX devices)")
     try:
-        budget = Budget(steps=args.steps, seconds=args.seconds)
+        budget = Budget(steps=args.steps, seconds=args.seconds, devices=count)
     except ValueError as exc:
         raise ParameterError(str(exc)) from exc
-    _, ranks = parallel.rank_and_size()
-    case = Case(problem_cls.from_overrides(problem_overrides), solver_cls.from_overrides(solver_overrides), args.seed, budget, args.label, ranks)
+    case = Case(problem_cls.from_overrides(problem_overrides), solver_cls.from_overrides(solver_overrides), args.seed, budget, args.label, args.scaling)
     update, close = progress_bar(f"{case.display_label} on {args.problem}", disable=args.quiet or not parallel.is_root())
     try:
         record = run_case(case, Store(args.store), update)
@@ -130,6 +167,22 @@ def _run(args: argparse.Namespace) -> int:
     if parallel.is_root():
         print(json.dumps(record, sort_keys=True) if args.json else _summary(record))
     return 0 if record["status"] in ("ok", "diverged", "timeout") else 1
+
+
+def _default_devices(distributed: bool, ranks: int) -> int:
+    if distributed:
+        import jax
+
+        return jax.device_count()
+    return ranks
+
+
+def _relaunch_under_mpiexec(ranks: int) -> int:
+    """Run this same command line again as ``mpiexec -n ranks parity ...``; its exit code."""
+    import subprocess
+
+    command = [*parallel.mpiexec_command(ranks), sys.executable, "-m", "parity", *sys.argv[1:]]
+    return subprocess.run(command, check=False).returncode
 
 
 def _summary(record: dict[str, Any]) -> str:
@@ -155,6 +208,9 @@ def _summary(record: dict[str, Any]) -> str:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    from parity.harness.store import Store
+    from parity.harness.sweep import load_sweep, run_sweep
+
     sweep = load_sweep(args.file)
     records = run_sweep(sweep, Store(args.store), quiet=args.quiet)
     failed = [r for r in records if r["status"] not in ("ok", "diverged")]
@@ -168,6 +224,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from parity.harness.store import Store
+    from parity.harness.sweep import load_sweep
     from parity.report import write_report
 
     keys = None

@@ -116,5 +116,6 @@ def initialize_distributed(coordinator: str | None = None, num_processes: int | 
     """
     import jax
 
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU hosts talk over TCP; GPUs use NCCL regardless
     jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes, process_id=process_id)
     return {"process_index": jax.process_index(), "process_count": jax.process_count(), "global_devices": jax.device_count()}

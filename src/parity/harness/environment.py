@@ -12,6 +12,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from parity import devices as parity_devices
+
 _PACKAGES = ("parity", "jax", "jaxlib", "equinox", "optax", "numpy", "scipy", "pandas", "devito", "fenics-dolfinx", "dolfinx-solver-real")
 
 
@@ -47,12 +49,24 @@ def _git_state() -> tuple[str, bool]:
     return commit, bool(status.strip())
 
 
-def devices() -> dict[str, Any]:
-    """The JAX devices this process computes on (kind, count, backend)."""
+def devices(count: int = 1, mpi_ranks: bool = False) -> dict[str, Any]:
+    """What a run computes on: device kind and count, and whether the devices are simulated.
+
+    ``count`` is the run's device count: JAX devices, or MPI ranks (``mpi_ranks``). Several
+    JAX devices on a CPU are XLA's simulated devices, sharing the host's cores, so their
+    timings are no speed-up figures; MPI ranks are real processes on real cores.
+    """
     import jax
 
     devs = jax.devices()
-    return {"backend": jax.default_backend(), "device_kind": devs[0].device_kind, "device_count": 1, "devices_available": len(devs)}
+    facts: dict[str, Any] = {
+        "backend": jax.default_backend(), "device_kind": devs[0].device_kind, "device_count": count,
+        "devices_available": len(devs), "devices_simulated": parity_devices.is_simulated(jax.default_backend(), count),
+        "process_count": jax.process_count(),
+    }
+    if mpi_ranks:
+        facts.update(device_kind="cpu (MPI ranks)", devices_simulated=False)
+    return facts
 
 
 def peak_memory() -> dict[str, float]:

@@ -39,15 +39,29 @@ class Case:
     seed: int = 0
     budget: Budget = Budget()
     label: str = ""
-    ranks: int = 1
-    """MPI ranks the case runs on (classical solvers under ``mpiexec``)."""
+    scaling: str = ""
+    """``"strong"`` or ``"weak"`` when the case belongs to a scaling series over device counts."""
 
     def __post_init__(self) -> None:
         if not type(self.solver).supports(self.problem):
             raise UnsupportedError(f"solver {self.solver.name!r} does not support problem {self.problem.name!r}")
-        if self.ranks > 1 and not self.solver.mpi_parallel:
-            raise UnsupportedError(f"solver {self.solver.name!r} does not run under MPI; launch it without mpiexec")
+        if self.devices > 1 and not (self.solver.mpi_parallel or self.solver.multi_device):
+            raise UnsupportedError(
+                f"solver {self.solver.name!r} runs on one device; {self.devices} devices (or MPI ranks) were asked for. "
+                "Multi-device solvers: those marked multi_device (JAX) or mpi_parallel (MPI) in `parity list`"
+            )
+        if self.scaling not in ("", "strong", "weak"):
+            raise ValueError(f"scaling must be 'strong', 'weak' or empty; got {self.scaling!r}")
 
+    @property
+    def devices(self) -> int:
+        """JAX devices, or MPI ranks for an ``mpi_parallel`` solver."""
+        return self.budget.devices
+
+    @property
+    def uses_mpi(self) -> bool:
+        """True when the devices are MPI ranks (a classical solver under ``mpiexec``)."""
+        return self.solver.mpi_parallel and not self.solver.multi_device
     @property
     def display_label(self) -> str:
         """The given label, else the solver name plus its non-default settings."""
@@ -71,8 +85,10 @@ class Case:
             "solver_config": self.solver.changed_params(),
             "seed": 0 if self.solver.deterministic else self.seed,
             "budget_steps": self.budget.steps if self.solver.family == "sciml" else 0,
-            "device_count": self.ranks,
+            "device_count": self.devices,
         }
+        if self.scaling:  # a weak-scaling series repeats its one-device case under its own key
+            identity["scaling"] = self.scaling
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -176,10 +192,9 @@ def build_record(
         "steps_per_s": steps / train_s if steps and train_s else None,
         "info": info,
     }
+    record["scaling"] = case.scaling
     try:
-        record.update(environment.devices())
-        if case.ranks > 1:
-            record.update(device_kind="cpu (MPI ranks)", device_count=case.ranks)
+        record.update(environment.devices(case.devices, mpi_ranks=case.uses_mpi))
         record.update(environment.peak_memory())
     except Exception as exc:  # noqa: BLE001 - environment facts must never lose a result
         record["message"] += f" (device facts unavailable: {exc})"

@@ -28,6 +28,20 @@ above but ``name``, ``description`` and ``timeout_s`` (which stay at the top, wh
     grid = { omega2 = [15, 30] }
     solvers = [{ name = "chebyshev" }]
 
+Device count is a sweep axis: ``devices = [1, 2, 4]`` (top level or per study) runs
+each multi-device solver at every count (JAX devices for SciML solvers, ``mpiexec``
+ranks for MPI-parallel classical ones) and every other solver once, on one device.
+The series is a *strong*-scaling one (the same problem on more devices) unless
+``scaling = "weak"``, where the knobs in ``per_device`` grow with the device count so
+that the work per device stays fixed (numbers and list entries are multiplied by it)::
+
+    devices = [1, 2, 4, 8]
+    scaling = "weak"
+    per_device = { n_collocation = 2000, levels = [8] }   # 1D FBPINN: 8 subdomains per device
+
+On a CPU several JAX devices are XLA's simulated ones (the records say so, and reports
+never show them as speed-ups).
+
 Each case runs in its own process (isolation: a crash, a leak or a hang touches one
 case only, the timeout can be enforced and peak memory is per case). Cases whose record
 is already in the store with status ok or diverged are skipped, so a sweep that was
@@ -47,14 +61,14 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from parity.harness import registry
+from parity.harness import parallel, registry
 from parity.harness.run import Case, build_record
 from parity.harness.store import Store
 from parity.knobs import ParameterError
 from parity.solvers.base import Budget
 
-_TOP_KEYS = {"name", "problem", "seeds", "steps", "timeout_s", "grid", "solvers", "description", "studies"}
-_STUDY_KEYS = {"problem", "seeds", "steps", "grid", "solvers"}
+_TOP_KEYS = {"name", "problem", "seeds", "steps", "timeout_s", "grid", "solvers", "description", "studies", "devices", "scaling", "per_device"}
+_STUDY_KEYS = {"problem", "seeds", "steps", "grid", "solvers", "devices", "scaling", "per_device"}
 _SOLVER_KEYS = {"name", "label", "config", "seeds"}
 
 
@@ -82,7 +96,7 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
             unknown = set(study) - _STUDY_KEYS
             if unknown:
                 raise ParameterError(f"{where}: studies[{index}] has unknown key(s) {sorted(unknown)}; allowed: {sorted(_STUDY_KEYS)}")
-            defaults = {key: spec[key] for key in ("seeds", "steps") if key in spec}
+            defaults = {key: spec[key] for key in ("seeds", "steps", "devices", "scaling", "per_device") if key in spec}
             cases += _study_cases({**defaults, **study}, f"{where}, studies[{index}]")
     else:
         cases = _study_cases(spec, where)
@@ -90,13 +104,14 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
 
 
 def _study_cases(spec: dict[str, Any], where: str) -> list[Case]:
-    """The cases of one problem's grid times its solvers and seeds."""
+    """The cases of one problem's grid times its solvers, seeds and device counts."""
     for required in ("problem", "solvers"):
         if required not in spec:
             raise ParameterError(f"{where}: missing required key {required!r}")
     problem_cls = registry.problem_class(spec["problem"])
     seeds = [int(s) for s in spec.get("seeds", [0])]
-    budget = Budget(steps=int(spec.get("steps", Budget().steps)))
+    steps = int(spec.get("steps", Budget().steps))
+    device_counts, scaling, per_device = _device_axis(spec, where)
     grid = spec.get("grid", {})
     for knob, values in grid.items():
         if not isinstance(values, list) or not values:
@@ -104,17 +119,56 @@ def _study_cases(spec: dict[str, Any], where: str) -> list[Case]:
 
     cases: list[Case] = []
     for values in itertools.product(*grid.values()):
-        problem = problem_cls.from_overrides(dict(zip(grid, values)))
+        problem_knobs = dict(zip(grid, values))
         for entry in spec["solvers"]:
             unknown = set(entry) - _SOLVER_KEYS
             if unknown:
                 raise ParameterError(f"{where}: solver entry has unknown key(s) {sorted(unknown)}; allowed: {sorted(_SOLVER_KEYS)}")
             solver_cls = registry.solver_class(entry["name"])
-            solver = solver_cls.from_overrides(entry.get("config", {}))
+            parallel = solver_cls.multi_device or solver_cls.mpi_parallel
             solver_seeds = [int(s) for s in entry.get("seeds", seeds)]
-            for seed in solver_seeds[:1] if solver_cls.deterministic else solver_seeds:
-                cases.append(Case(problem, solver, seed, budget, entry.get("label", "")))
+            for count in device_counts if parallel else [1]:
+                problem_scaled, solver_scaled = _scaled(per_device, count, problem_cls, solver_cls, where)
+                problem = problem_cls.from_overrides({**problem_knobs, **problem_scaled})
+                solver = solver_cls.from_overrides({**entry.get("config", {}), **solver_scaled})
+                series = scaling if parallel and len(device_counts) > 1 else ""
+                for seed in solver_seeds[:1] if solver_cls.deterministic else solver_seeds:
+                    cases.append(Case(problem, solver, seed, Budget(steps=steps, devices=count), entry.get("label", ""), series))
     return cases
+
+
+def _device_axis(spec: dict[str, Any], where: str) -> tuple[list[int], str, dict[str, Any]]:
+    """(device counts, scaling kind, knobs per device) of a study, validated."""
+    counts = spec.get("devices", [1])
+    if not isinstance(counts, list) or not counts or not all(isinstance(c, int) and c >= 1 for c in counts):
+        raise ParameterError(f"{where}: devices must be a non-empty list of integers >= 1; got {counts!r}")
+    scaling = spec.get("scaling", "strong")
+    if scaling not in ("strong", "weak"):
+        raise ParameterError(f"{where}: scaling must be 'strong' or 'weak'; got {scaling!r}")
+    per_device = spec.get("per_device", {})
+    if (scaling == "weak") != bool(per_device):
+        raise ParameterError(f"{where}: a weak-scaling study names the knobs that grow with the device count in per_device, and only it does")
+    return sorted(set(counts)), scaling, per_device
+
+
+def _scaled(per_device: dict[str, Any], count: int, problem_cls: type, solver_cls: type, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``per_device`` knobs times ``count``, routed to the problem or the solver by name."""
+    from parity.cli import split_overrides
+
+    def times(value: Any) -> Any:
+        if isinstance(value, list):
+            return [times(v) for v in value]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value * count
+        raise ParameterError(f"{where}: per_device values must be numbers or lists of numbers; got {value!r}")
+
+    pairs = [f"{key}={0}" for key in per_device]
+    try:
+        problem_keys, solver_keys = split_overrides(pairs, problem_cls, solver_cls)
+    except ParameterError as exc:
+        raise ParameterError(f"{where}: per_device: {exc}") from exc
+    by_bare = {key.partition(".")[2] if key.partition(".")[0] in ("problem", "solver") else key: times(v) for key, v in per_device.items()}
+    return {k: by_bare[k] for k in problem_keys}, {k: by_bare[k] for k in solver_keys}
 
 
 def run_sweep(sweep: Sweep, store: Store, *, quiet: bool = False) -> list[dict[str, Any]]:
@@ -129,7 +183,8 @@ def run_sweep(sweep: Sweep, store: Store, *, quiet: bool = False) -> list[dict[s
     records = []
     with tqdm(todo, desc=f"sweep {sweep.name}", unit="case", disable=quiet, dynamic_ncols=True) as bar:
         for case in bar:
-            bar.set_postfix_str(f"{case.display_label} {_problem_tag(case)} seed={case.seed}")
+            on = f" devices={case.devices}" if case.devices > 1 else ""
+            bar.set_postfix_str(f"{case.display_label} {_problem_tag(case)} seed={case.seed}{on}")
             records.append(_run_in_subprocess(case, store, sweep.timeout_s))
     return records
 
@@ -140,12 +195,16 @@ def _problem_tag(case: Case) -> str:
 
 
 def _command(case: Case, store: Store) -> list[str]:
-    args = [sys.executable, "-m", "parity", "run", case.problem.name, "--solver", case.solver.name]
+    launcher = parallel.mpiexec_command(case.devices) if case.uses_mpi and case.devices > 1 else []
+    args = [*launcher, sys.executable, "-m", "parity", "run", case.problem.name, "--solver", case.solver.name]
     for prefix, params in (("problem", case.problem.params()), ("solver", case.solver.params())):
         for key, value in params.items():
             text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
             args += ["--set", f"{prefix}.{key}={text}"]
-    args += ["--seed", str(case.seed), "--steps", str(case.budget.steps), "--store", str(store.root), "--json", "--quiet"]
+    args += ["--seed", str(case.seed), "--steps", str(case.budget.steps), "--devices", str(case.devices)]
+    args += ["--store", str(store.root), "--json", "--quiet"]
+    if case.scaling:
+        args += ["--scaling", case.scaling]
     if case.label:
         args += ["--label", case.label]
     return args
