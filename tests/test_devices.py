@@ -178,3 +178,9 @@ def _python(script: str, host_devices: int = 0) -> str:
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.strip()
 
+
+
+def test_a_weak_series_without_a_label_gets_one_label_for_all_device_counts(tmp_path: Path) -> None:
+    path = tmp_path / "weak.toml"
+    path.write_text('problem = "multiscale_1d"\ndevices = [1, 2]\nscaling = "weak"\nper_device = { levels = [8] }\nsolvers = [{ name = "fbpinn" }]\n')
+    assert {c.display_label for c in load_sweep(path).cases} == {"fbpinn [per device: levels=8]"}

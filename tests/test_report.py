@@ -200,3 +200,118 @@ def test_velocity_fields_break_even_against_the_classical_method_with_the_lowest
     table = reconstruction_table(runs).set_index("label")
     assert table.loc["learned", "versus"] == "FWI"  # the starting model has the higher PSNR here, but the larger error
     assert table.loc["learned", "break_even"] == pytest.approx((700.0 - 4.0) / (30.0 - 4.0))
+
+
+def _scaling_record(case_key: str, *, label: str, count: int, seconds: float, scaling: str = "strong", seed: int = 0,
+                    classical: bool = False, device_kind: str = "cpu", simulated: bool = False, n_collocation: int = 1000,
+                    comm: float | None = None, status: str = "ok") -> dict[str, Any]:
+    record = _record(case_key, label=label, seed=seed, classical=classical, status=status)
+    record.update(problem_params={"omega1": 1.0, "omega2": 1.0, "n_collocation": n_collocation}, scaling=scaling,
+                  device_count=count, device_kind=device_kind, devices_simulated=simulated, backend="cpu" if "cpu" in device_kind else "gpu",
+                  process_count=1, cpu_count=4)
+    if classical:
+        record["solve_s"] = seconds
+    else:
+        record.update(train_s=seconds, info={"n_params": 321, **({"comm_bytes_per_step": comm} if comm is not None else {})})
+    return record
+
+
+@pytest.fixture
+def scaling_store(tmp_path: Path) -> Store:
+    """A strong series on simulated CPU devices, a strong MPI series (8 ranks on 4 cores), and a weak GPU series from 2 GPUs."""
+    store = Store(tmp_path / "store")
+    iterative = _trace([0.0, 1.0, 2.0], [1.0, 0.1, 0.01])
+    for count, times in ((1, (10.0, 12.0, 11.0)), (2, (8.0, 9.0, 10.0)), (4, (7.0, 7.0, 7.0))):
+        for seed, seconds in enumerate(times):
+            store.append(_scaling_record(f"sim{count}-{seed}", label="pinn dp", count=count, seconds=seconds, seed=seed,
+                                         simulated=count > 1, comm=None if count == 1 else 2048.0 * count), iterative)
+    refinement = _trace([0.001, 0.002], [0.1, 0.001], steps=[8, 16])
+    for count, seconds in ((1, 8.0), (2, 4.0), (4, 2.5), (8, 2.0)):
+        store.append(_scaling_record(f"mpi{count}", label="fem mpi", count=count, seconds=seconds, classical=True,
+                                     device_kind="cpu (MPI ranks)"), refinement)
+    for count, times in ((2, (4.0, 5.0, 6.0)), (4, (5.0, 5.5, 7.0)), (8, (6.25,))):
+        for seed, seconds in enumerate(times):
+            store.append(_scaling_record(f"weak{count}-{seed}", label="fbpinn weak", count=count, seconds=seconds, seed=seed,
+                                         scaling="weak", device_kind="NVIDIA H200", n_collocation=1000 * count, comm=1.5e6), iterative)
+    store.append(_scaling_record("weak8-9", label="fbpinn weak", count=8, seconds=99.0, seed=9, scaling="weak",
+                                 device_kind="NVIDIA H200", n_collocation=8000, status="error"), None)
+    return store
+
+
+def test_scaling_table_speed_ups_and_efficiencies(scaling_store: Store) -> None:
+    from parity.report.analysis import scaling_table
+
+    table = scaling_table(select_runs(load_records(scaling_store.root))).set_index(["label", "device_count"])
+    mpi = table.loc["fem mpi"]
+    assert list(mpi["speedup"]) == pytest.approx([1.0, 2.0, 3.2, 4.0])
+    assert list(mpi["efficiency"]) == pytest.approx([1.0, 1.0, 0.8, 0.5])  # speed-up / N
+    assert list(mpi["ideal_time_s"]) == pytest.approx([8.0, 4.0, 2.0, 1.0])
+    assert list(mpi["oversubscribed"]) == [False, False, False, True]
+    assert not mpi["series_simulated"].any() and set(mpi["time_from"]) == {"solve_s"}
+
+    simulated = table.loc["pinn dp"]
+    assert list(simulated["time_s"]) == pytest.approx([11.0, 9.0, 7.0])  # median over seeds of train_s
+    assert list(simulated["simulated"]) == [False, True, True] and simulated["series_simulated"].all()
+    assert simulated[["speedup", "efficiency", "ideal_time_s", "ideal_speedup"]].isna().all().all()  # never a speed-up
+    assert simulated.loc[4, "comm_bytes_per_step"] == pytest.approx(8192.0)
+
+    weak = table.loc["fbpinn weak"]
+    assert list(weak.index) == [2, 4, 8] and weak["setting"].eq("").all()  # one series although the setting grows with N
+    assert list(weak["time_s"]) == pytest.approx([5.0, 5.5, 6.25])  # the failed seed at 8 GPUs is left out
+    assert list(weak["efficiency"]) == pytest.approx([1.0, 5.0 / 5.5, 0.8])
+    assert weak["speedup"].isna().all() and list(weak["ideal_time_s"]) == pytest.approx([5.0] * 3)
+    assert weak.loc[2, "baseline_note"] == "baseline: smallest count 2 (no 1-device run)"
+    assert list(weak["row_setting"]) == ["n_collocation=2000", "n_collocation=4000", "n_collocation=8000"]
+
+
+def test_scaling_section_and_plots(scaling_store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from parity.report import plots
+
+    drawn: dict[str, list[Any]] = {}
+    save = plots._save
+
+    def spy(fig: Any, axes: list[Any], path: Path) -> None:
+        drawn[path.name] = [(ax.get_title(), [(line.get_label(), line.get_linestyle(), list(line.get_xdata()), list(line.get_ydata()))
+                                              for line in ax.get_lines()]) for ax in axes]
+        save(fig, axes, path)
+
+    monkeypatch.setattr(plots, "_save", spy)
+    out = tmp_path / "report"
+    text = write_report(scaling_store, out).read_text()
+    final = text.split("## Final accuracy and cost")[1].split("## Scaling with device count")[0]
+    assert "| n_collocation=1000 | pinn dp (4 devices) | 3 | 3 ok |" in final  # device counts never pool as seeds
+    assert "| n_collocation=1000 | fem mpi (8 ranks) | 1 | 1 ok |" in final
+    section = text.split("## Scaling with device count")[1].split("## Plots")[0]
+    assert "`train_s`" in section and "`solve_s`" in section and "JIT compile excluded" in section
+    assert "| strong: fem mpi @ n_collocation=1000 | 4 | cpu (MPI ranks) | 1 | 2.5 s | 3.20× | 80% | — | — |" in section
+    assert "| strong: fem mpi @ n_collocation=1000 | 8 | cpu (MPI ranks) | 1 | 2 s | 4.00× | 50% | — | oversubscribed (8 ranks > 4 cores) |" in section
+    simulated_rows = [line for line in section.splitlines() if line.startswith("| strong: pinn dp")]
+    assert len(simulated_rows) == 3
+    for line in simulated_rows:
+        assert "simulated — not a speed-up" in line and "×" not in line and "%" not in line
+    assert "| weak: fbpinn weak | 4 | NVIDIA H200 | 3 | 5.5 s | 0.91 | 91% | 1.5 MB |" in section
+    assert "baseline: smallest count 2 (no 1-device run)" in section
+    for name in ("scaling_strong_toy.png", "scaling_strong_toy_simulated.png", "scaling_weak_toy.png"):
+        assert (out / name).stat().st_size > 0 and f"]({name})" in section, name
+    assert "scaling_" not in text.split("## Plots")[1]  # the scaling figures sit in their own section only
+
+    (_, time_lines), (_, speedup_lines) = drawn["scaling_strong_toy.png"]
+    ideal_time = [line for line in time_lines if line[1] == "--"]
+    assert len(ideal_time) == 1 and ideal_time[0][3] == pytest.approx([8.0, 4.0, 2.0, 1.0])  # T_base N_base / N
+    ideal_speedup = [line for line in speedup_lines if line[0] == "ideal: N / N_base"]
+    assert len(ideal_speedup) == 1 and ideal_speedup[0][1] == "--" and ideal_speedup[0][3] == pytest.approx(ideal_speedup[0][2])
+    assert all("pinn dp" not in line[0] for line in time_lines + speedup_lines)  # simulated series kept apart
+
+    [(title, lines)] = drawn["scaling_strong_toy_simulated.png"]
+    assert "simulated CPU devices: correctness check, not a speed-up" in title.replace("\n", " ")
+    assert [line[1] for line in lines] == ["-"] and "pinn dp" in lines[0][0]  # time only: no ideal line, no speed-up
+
+    (_, weak_time), (_, efficiency) = drawn["scaling_weak_toy.png"]
+    assert [line[3] for line in efficiency if line[0] == "ideal: 1"] == [[1.0, 1.0]]
+    assert [line[3] for line in efficiency if "fbpinn weak" in line[0]][0] == pytest.approx([1.0, 5.0 / 5.5, 0.8])
+
+
+def test_report_without_scaling_records_has_no_scaling_section(store: Store, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    text = write_report(store, out).read_text()
+    assert "Scaling with device count" not in text and not list(out.glob("scaling_*.png"))

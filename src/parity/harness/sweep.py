@@ -132,9 +132,20 @@ def _study_cases(spec: dict[str, Any], where: str) -> list[Case]:
                 problem = problem_cls.from_overrides({**problem_knobs, **problem_scaled})
                 solver = solver_cls.from_overrides({**entry.get("config", {}), **solver_scaled})
                 series = scaling if parallel and len(device_counts) > 1 else ""
+                label = entry.get("label", "") or (_weak_label(solver_cls.name, per_device) if series == "weak" else "")
                 for seed in solver_seeds[:1] if solver_cls.deterministic else solver_seeds:
-                    cases.append(Case(problem, solver, seed, Budget(steps=steps, devices=count), entry.get("label", ""), series))
+                    cases.append(Case(problem, solver, seed, Budget(steps=steps, devices=count), label, series))
     return cases
+
+
+def _weak_label(solver: str, per_device: dict[str, Any]) -> str:
+    """One label for a weak series, whose knobs (and so default labels) change with the device count."""
+    knobs = ", ".join(f"{key}={_short(value)}" for key, value in per_device.items())
+    return f"{solver} [per device: {knobs}]"
+
+
+def _short(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _device_axis(spec: dict[str, Any], where: str) -> tuple[list[int], str, dict[str, Any]]:

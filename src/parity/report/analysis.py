@@ -63,7 +63,24 @@ def select_runs(frame: pd.DataFrame, case_keys: set[str] | None = None, problem:
         ranks = {v: i for i, v in enumerate(_sorted(set(values)))}
         runs.loc[group.index, "_order"] = values.map(ranks)
         runs.loc[group.index, "setting"] = values.map(lambda v: ", ".join(f"{_knob(c)}={param_text(x)}" for c, x in zip(varying, v)))
-    return runs.sort_values(["problem", "_order", "label", "seed"], ignore_index=True).drop(columns="_order")
+    _label_device_counts(runs)
+    return runs.sort_values(["problem", "_order", "series_label", "_devices", "seed"], ignore_index=True).drop(columns=["_order", "_devices"])
+
+
+def _label_device_counts(runs: pd.DataFrame) -> None:
+    """Names the device count in the labels of configurations run at several counts (in place).
+
+    Otherwise the runs of a scaling series would pool as if they were seeds of one group in
+    every table. The label as given stays in ``series_label`` (what scaling series group by).
+    """
+    runs["series_label"] = runs["label"]
+    runs["_devices"] = _numeric_column(runs, "device_count").fillna(1).astype(int)
+    mixed = runs.groupby(["problem", "label"])["_devices"].transform("nunique") > 1
+    kinds = runs["device_kind"].astype(str)
+    for index in runs.index[mixed]:
+        n = int(runs.at[index, "_devices"])
+        unit = "rank" if "MPI" in kinds[index] else "device"
+        runs.at[index, "label"] = f"{runs.at[index, 'label']} ({n} {unit}{'' if n == 1 else 's'})"
 
 
 def metric_columns(runs: pd.DataFrame) -> list[str]:
@@ -296,3 +313,130 @@ def _sorted(values: set[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
 def _zero_if_nan(value: Any) -> float:
     value = pd.to_numeric(value, errors="coerce")
     return 0.0 if pd.isna(value) else float(value)
+
+
+SCALING_KINDS = ("strong", "weak")
+SCALING_SERIES = ["problem", "scaling", "label", "setting", "device_kind"]
+"""A scaling series: one configuration on one kind of device at several device counts.
+
+For a strong series ``setting`` is the problem setting (the same at every count); for a weak
+series, whose problem or solver knobs grow with the count, it holds only the grid knobs that
+do not (empty when none), and each row's own setting is in ``row_setting``.
+"""
+SCALING_COLUMNS = [
+    *SCALING_SERIES, "device_count", "row_setting", "n", "time_s", "time_from", "baseline_count", "baseline_s",
+    "speedup", "efficiency", "ideal_time_s", "ideal_speedup", "comm_bytes_per_step", "simulated", "series_simulated",
+    "oversubscribed", "cpu_count", "baseline_note",
+]
+
+
+def scaling_time(runs: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """(seconds, which column) per run: ``train_s`` when finite and positive, else ``solve_s``.
+
+    ``train_s`` is SciML training time for the run's steps, set-up and JIT compile excluded;
+    ``solve_s`` is a classical solve's time. FWI-like records keep ``train_s = 0``.
+    """
+    train = pd.to_numeric(runs["train_s"], errors="coerce") if "train_s" in runs else pd.Series(np.nan, index=runs.index)
+    solve = pd.to_numeric(runs["solve_s"], errors="coerce") if "solve_s" in runs else pd.Series(np.nan, index=runs.index)
+    use_train = np.isfinite(train) & (train > 0)
+    return train.where(use_train, solve), pd.Series(np.where(use_train, "train_s", "solve_s"), index=runs.index)
+
+
+def scaling_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per scaling series and device count: median time over seeds, speed-up or efficiency, and flags.
+
+    Only runs with status ok and ``scaling`` "strong" or "weak" count. Time is ``scaling_time``
+    (training seconds for SciML, solve seconds for classical), the median over seeds. The
+    baseline is the series' smallest device count N_b (1 when it has a one-device run; else
+    ``baseline_note`` says so), with time T_b:
+
+    - strong (the same problem on N devices): ``speedup = T_b / T_N``, ideal ``N / N_b``;
+      ``efficiency = speedup / (N / N_b)`` (parallel efficiency, ideal 1); ideal time ``T_b N_b / N``.
+    - weak (work per device fixed): ``efficiency = T_b / T_N``, ideal 1; ideal time ``T_b``.
+
+    ``simulated``: the run's devices were XLA-simulated CPU devices sharing the host's cores
+    (``devices_simulated``; when a record lacks it, several devices of kind "cpu"). A series
+    with any simulated count is ``series_simulated`` and gets no speed-up, efficiency or ideal
+    figures (NaN): its timings are a correctness check, not a speed-up. ``oversubscribed``: MPI
+    ranks beyond the host's cores. A series needs at least two device counts with a time.
+    """
+    empty = pd.DataFrame(columns=SCALING_COLUMNS)
+    if runs.empty or "scaling" not in runs:
+        return empty
+    chosen = runs[(runs["status"] == "ok") & runs["scaling"].fillna("").astype(str).isin(SCALING_KINDS)].copy()
+    if chosen.empty:
+        return empty
+    chosen["_time"], chosen["_from"] = scaling_time(chosen)
+    chosen["_count"] = _numeric_column(chosen, "device_count").fillna(1).astype(int)
+    chosen["_cpus"] = _numeric_column(chosen, "cpu_count")
+    chosen["_comm"] = _numeric_column(chosen, "info.comm_bytes_per_step")
+    chosen["device_kind"] = chosen["device_kind"].fillna("").astype(str) if "device_kind" in chosen else ""
+    recorded = chosen["devices_simulated"] if "devices_simulated" in chosen else pd.Series(None, index=chosen.index, dtype=object)
+    guessed = (chosen["device_kind"] == "cpu") & (chosen["_count"] > 1)
+    chosen["_sim"] = [bool(r) if r is not None and r == r else bool(g) for r, g in zip(recorded, guessed)]
+    rows: list[dict[str, Any]] = []
+    chosen["_label"] = chosen["series_label"] if "series_label" in chosen else chosen["label"]
+    for (problem, kind, label, device_kind), group in chosen.groupby(["problem", "scaling", "_label", "device_kind"], sort=False):
+        for setting, series in _scaling_series(group, kind):
+            rows += _series_rows(series, problem=problem, scaling=kind, label=label, setting=setting, device_kind=device_kind)
+    return pd.DataFrame(rows, columns=SCALING_COLUMNS) if rows else empty
+
+
+def series_name(row: Mapping[str, Any], with_device: bool = True) -> str:
+    """A scaling series as text: its kind, label, fixed setting and (``with_device``) device kind."""
+    setting = f" @ {row['setting']}" if row["setting"] else ""
+    device = f" on {row['device_kind'] or 'unknown device'}" if with_device else ""
+    return f"{row['scaling']}: {row['label']}{setting}{device}"
+
+
+def _scaling_series(group: pd.DataFrame, kind: str) -> list[tuple[str, pd.DataFrame]]:
+    """(fixed setting, runs) of each series within one (problem, kind, label, device kind) group.
+
+    Strong series split by problem setting. Weak series split only by the varying problem
+    knobs that are not set by the device count (a grid swept alongside the device axis).
+    """
+    if kind == "strong":
+        return [(str(setting), series) for setting, series in group.groupby("setting", sort=False)]
+    per_count = group.groupby("_count")
+    grid = [c for c in varying_params(group) if per_count[c].agg(lambda v: v.map(hashable).nunique(dropna=False)).max() > 1]
+    if not grid:
+        return [("", group)]
+    keys = group[grid].map(hashable).apply(tuple, axis=1)
+    return [(", ".join(f"{_knob(c)}={param_text(x)}" for c, x in zip(grid, key)), group[keys == key])
+            for key in _sorted(set(keys))]
+
+
+def _series_rows(series: pd.DataFrame, **key: Any) -> list[dict[str, Any]]:
+    per_count = []
+    for count, runs_at in series.groupby("_count", sort=True):
+        times = runs_at["_time"].to_numpy(dtype=float)
+        finite = times[np.isfinite(times)]
+        cpus = runs_at["_cpus"].max()
+        per_count.append({
+            **key, "device_count": int(count), "row_setting": ", ".join(sorted({s for s in runs_at["setting"] if s})),
+            "n": int(finite.size), "time_s": float(np.median(finite)) if finite.size else np.nan,
+            "time_from": "/".join(sorted(set(runs_at["_from"]))), "comm_bytes_per_step": float(runs_at["_comm"].median()),
+            "simulated": bool(runs_at["_sim"].any()),
+            "oversubscribed": bool("MPI" in key["device_kind"] and np.isfinite(cpus) and cpus > 0 and count > cpus),
+            "cpu_count": float(cpus),
+        })
+    timed = [r for r in per_count if np.isfinite(r["time_s"])]
+    if len(timed) < 2:
+        return []
+    base = timed[0]
+    simulated = any(r["simulated"] for r in per_count)
+    note = "" if base["device_count"] == 1 else f"baseline: smallest count {base['device_count']} (no 1-device run)"
+    for row in per_count:
+        ratio, scale = base["time_s"] / row["time_s"], row["device_count"] / base["device_count"]
+        strong = key["scaling"] == "strong"
+        row.update(baseline_count=base["device_count"], baseline_s=base["time_s"], series_simulated=simulated,
+                   baseline_note=note if row is base else "",
+                   speedup=np.nan if simulated or not strong else ratio,
+                   efficiency=np.nan if simulated else (ratio / scale if strong else ratio),
+                   ideal_time_s=np.nan if simulated else (base["time_s"] / scale if strong else base["time_s"]),
+                   ideal_speedup=np.nan if simulated or not strong else scale)
+    return per_count
+
+
+def _numeric_column(runs: pd.DataFrame, column: str) -> pd.Series:
+    return pd.to_numeric(runs[column], errors="coerce") if column in runs else pd.Series(np.nan, index=runs.index)

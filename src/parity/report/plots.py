@@ -184,6 +184,114 @@ def error_vs_steps(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], out_d
     return plots
 
 
+SIMULATED_TITLE = "simulated CPU devices: correctness check, not a speed-up"
+
+
+def strong_scaling(runs: pd.DataFrame, out_dir: Path, problem: str) -> list[Plot]:
+    """Strong-scaling series: time against devices (log-log, ideal T_b N_b / N dashed) and speed-up (ideal N / N_b).
+
+    Series on XLA-simulated CPU devices get a figure of their own showing time only: no
+    speed-up curve and no ideal line, for they share the same cores. Nothing without series.
+    """
+    return _scaling_figures(runs, out_dir, problem, "strong")
+
+
+def weak_scaling(runs: pd.DataFrame, out_dir: Path, problem: str) -> list[Plot]:
+    """Weak-scaling series: time against devices (ideal T_b dashed) and efficiency T_b / T_N (ideal 1 dashed).
+
+    Series on simulated CPU devices are shown apart, time only, as in ``strong_scaling``.
+    """
+    return _scaling_figures(runs, out_dir, problem, "weak")
+
+
+def _scaling_figures(runs: pd.DataFrame, out_dir: Path, problem: str, kind: str) -> list[Plot]:
+    table = analysis.scaling_table(runs)
+    table = table[table["scaling"] == kind]
+    if table.empty:
+        return []
+    colours = _colours(runs.assign(label=runs["series_label"]) if "series_label" in runs else runs)
+    plots = []
+    real = table[~table["series_simulated"].astype(bool)]
+    if len(real):
+        fig, axes = _panels(2)
+        time_ax, gain_ax = axes
+        _scaling_time_lines(time_ax, real, colours, ideal=True)
+        for i, (_, series) in enumerate(real.groupby(analysis.SCALING_SERIES, sort=False)):
+            row = series.iloc[0]
+            y = series["speedup"] if kind == "strong" else series["efficiency"]
+            gain_ax.plot(series["device_count"], y, marker="o", color=_series_colour(colours, row["label"], i), label=analysis.series_name(row))
+            _open_markers(gain_ax, series, y, _series_colour(colours, row["label"], i))
+        counts = np.array(sorted(set(real["device_count"])), dtype=float)
+        if kind == "strong":
+            for j, base in enumerate(sorted(set(real["baseline_count"]))):
+                shown = counts[counts >= base]
+                gain_ax.plot(shown, shown / base, linestyle="--", color="grey", label="ideal: N / N_base" if j == 0 else None)
+            gain_ax.set_yscale("log", base=2)
+            gain_ax.set(ylabel="speed-up T(N_base) / T(N)")
+        else:
+            gain_ax.axhline(1.0, linestyle="--", color="grey", label="ideal: 1")
+            gain_ax.set_ylim(bottom=0.0, top=max(1.1, float(real["efficiency"].max()) * 1.1))
+            gain_ax.set(ylabel="weak-scaling efficiency T(N_base) / T(N)")
+        gain_ax.set_xscale("log", base=2)
+        gain_ax.set(xlabel="devices (GPUs or MPI ranks)", title=f"{problem}: {kind} scaling, {'speed-up' if kind == 'strong' else 'efficiency'}")
+        time_ax.set(title=f"{problem}: {kind} scaling, time")
+        _plain_ticks(axes)
+        name = _file_name(f"scaling_{kind}", problem)
+        _save(fig, axes, out_dir / name)
+        ideal = ("ideal time T_base·N_base/N and ideal speed-up N/N_base dashed" if kind == "strong"
+                 else "ideal time T_base and ideal efficiency 1 dashed")
+        over = " Open markers: MPI ranks beyond the host's cores (oversubscribed)." if real["oversubscribed"].any() else ""
+        plots.append(Plot(name, f"{problem}: {kind} scaling on real devices, median time over seeds against device count "
+                                f"and {'speed-up' if kind == 'strong' else 'efficiency'} ({ideal}).{over}"))
+    simulated = table[table["series_simulated"].astype(bool)]
+    if len(simulated):
+        fig, axes = _panels(1)
+        _scaling_time_lines(axes[0], simulated, colours, ideal=False)
+        wrapped = SIMULATED_TITLE.replace(": ", ":\n", 1)
+        axes[0].set_title(f"{problem}: {kind} scaling, {wrapped}", fontsize="medium")
+        _plain_ticks(axes)
+        name = _file_name(f"scaling_{kind}", problem, "simulated")
+        _save(fig, axes, out_dir / name)
+        plots.append(Plot(name, f"{problem}: {kind}-scaling series on XLA-simulated CPU devices, which share the host's "
+                                "cores: median time over seeds only, a correctness check, not a speed-up"))
+    return plots
+
+
+def _scaling_time_lines(ax: plt.Axes, table: pd.DataFrame, colours: dict[str, str], ideal: bool) -> None:
+    """Median time against device count per series, log-log; with ``ideal``, each series' ideal time dashed."""
+    for i, (_, series) in enumerate(table.groupby(analysis.SCALING_SERIES, sort=False)):
+        row = series.iloc[0]
+        colour = _series_colour(colours, row["label"], i)
+        ax.plot(series["device_count"], series["time_s"], marker="o", color=colour, label=analysis.series_name(row))
+        _open_markers(ax, series, series["time_s"], colour)
+        if ideal:
+            ax.plot(series["device_count"], series["ideal_time_s"], linestyle="--", color=colour, alpha=0.7,
+                    label="ideal (dashed)" if i == 0 else None)
+    ax.set_xscale("log", base=2)
+    ax.set(yscale="log", xlabel="devices", ylabel="seconds: train_s (SciML) or solve_s (classical)")
+
+
+def _plain_ticks(axes: list[plt.Axes]) -> None:
+    """Plain numbers (not 2^3 or 6x10^0) on log y axes that span under two decades."""
+    for ax in axes:
+        low, high = ax.get_ylim()
+        if ax.get_yscale() == "log" and high < 100 * low:
+            ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda y, _: f"{y:g}"))
+            ax.yaxis.set_minor_formatter(ticker.FuncFormatter(lambda y, _: f"{y:g}"))
+
+
+def _open_markers(ax: plt.Axes, series: pd.DataFrame, y: pd.Series, colour: str) -> None:
+    over = series["oversubscribed"].astype(bool)
+    if over.any():
+        ax.plot(series.loc[over, "device_count"], y[over], marker="o", markersize=9, markerfacecolor="white",
+                linestyle="none", color=colour)
+
+
+def _series_colour(colours: dict[str, str], label: str, i: int) -> str:
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return colours.get(label, cycle[i % len(cycle)])
+
+
 def _iterative_band(ax: plt.Axes, seed_curves: list[pd.DataFrame], label: str, colour: str) -> None:
     """Median of the seeds' best-error-so far on a shared log time grid, with a min-max band."""
     positive = [c[c["cost"] > 0] for c in seed_curves]

@@ -37,6 +37,17 @@ INVERSE_CONVENTIONS = (
     "|F(c) − d_obs| / |d_obs| of the recovered model's own records (Devito on the inversion grid); wave solves count "
     "one forward and one adjoint per shot per misfit gradient, per inversion."
 )
+SCALING_CONVENTIONS = (
+    "Series of the same configuration at several device counts (JAX devices for SciML solvers, MPI ranks for classical "
+    "ones). Time: for SciML the training time of the run's optimiser steps (`train_s`: set-up and JIT compile excluded), "
+    "for classical solvers the solve time (`solve_s`); the median over seeds (status ok only). Against the series' "
+    "smallest device count N_base (1 unless a note says otherwise): strong scaling (the same problem on more devices) "
+    "gives speed-up T(N_base) / T(N), ideally N / N_base, and parallel efficiency speed-up / (N / N_base), ideally 100%; "
+    "weak scaling (work per device fixed, the problem growing with N) gives efficiency T(N_base) / T(N), ideally 1. "
+    "Comm / step: bytes each device receives per optimiser step, read from the compiled program. Several JAX devices on "
+    "a CPU are XLA-simulated and share the same cores: their timings are a correctness check, never a speed-up, and "
+    "are shown without one. MPI ranks beyond the host's cores are marked oversubscribed."
+)
 QUALITY_HEADERS = {"psnr": ("PSNR (dB)", "{:.2f}"), "ssim": ("SSIM", "{:.3f}"), "nmse": ("NMSE", None),
                    "rel_l2": ("velocity rel L2", "{:.4f}"), "mae": ("MAE (km/s)", "{:.3f}"), "data_misfit": ("data misfit", "{:.3f}")}
 _CSS = """
@@ -104,12 +115,74 @@ def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plot
                   "(defined in the problem's module): median [min–max] over seeds."]
         for problem in with_metrics:
             parts += [f"### {problem}", _metrics(runs[runs["problem"] == problem])]
+    scaling = {problem: analysis.scaling_table(runs[runs["problem"] == problem]) for problem in problems}
+    scaling = {problem: table for problem, table in scaling.items() if len(table)}
+    if scaling:
+        parts += ["## Scaling with device count", SCALING_CONVENTIONS]
+        for problem, table in scaling.items():
+            parts += [f"### {problem}", _scaling(table)]
+            parts += [_figure(p) for p in plots.get(problem, []) if is_scaling_plot(p)]
     parts.append("## Plots")
     for problem in problems:
         parts.append(f"### {problem}")
-        parts += [f"![{p.caption}]({p.name})\n\n*{p.caption}*" for p in plots.get(problem, [])] or ["No plots."]
+        parts += [_figure(p) for p in plots.get(problem, []) if not is_scaling_plot(p)] or ["No plots."]
     parts += ["## Failures", _failures(runs), "## Environment", _environment(runs)]
     return "\n\n".join(parts) + "\n"
+
+
+def is_scaling_plot(plot: Plot) -> bool:
+    """Whether ``plot`` belongs in the scaling section (``plots.strong_scaling`` and ``plots.weak_scaling``)."""
+    return plot.name.startswith("scaling_")
+
+
+def _figure(plot: Plot) -> str:
+    return f"![{plot.caption}]({plot.name})\n\n*{plot.caption}*"
+
+
+def _scaling(table: pd.DataFrame) -> str:
+    """One row per series and device count; simulated series show no speed-up, oversubscribed MPI rows say so."""
+    headers = ["series", "devices", "device kind", "seeds", "time", "speed-up (strong) / efficiency (weak)",
+               "parallel efficiency", "comm / step", "notes"]
+    rows = []
+    for _, r in table.iterrows():
+        notes = [r["baseline_note"]] if r["baseline_note"] else []
+        if r["scaling"] == "weak" and r["row_setting"]:
+            notes.append(r["row_setting"])
+        if r["simulated"]:
+            cpus = f" sharing {r['cpu_count']:.0f} cores" if _finite(r["cpu_count"]) and r["cpu_count"] > 0 else ""
+            notes.append(f"XLA-simulated devices{cpus}")
+        if r["oversubscribed"]:
+            notes.append(f"oversubscribed ({r['device_count']} ranks > {r['cpu_count']:.0f} cores)")
+        if r["series_simulated"]:
+            gain, efficiency = "simulated — not a speed-up", "—"
+        elif r["scaling"] == "strong":
+            gain, efficiency = _ratio(r["speedup"], "×"), _percent(r["efficiency"])
+        else:
+            gain, efficiency = _ratio(r["efficiency"], ""), _percent(r["efficiency"])
+        if r["device_count"] == r["baseline_count"] and not r["series_simulated"]:
+            gain += " (baseline)"
+        rows.append([analysis.series_name(r, with_device=False), r["device_count"], r["device_kind"] or "—", r["n"],
+                     seconds_text(r["time_s"]) + ("" if r["time_from"] in ("train_s", "solve_s") else f" ({r['time_from']})"),
+                     gain, efficiency, _bytes(r["comm_bytes_per_step"]), "; ".join(notes) or "—"])
+    return pipe_table(headers, rows)
+
+
+def _ratio(value: float, unit: str) -> str:
+    return f"{value:.2f}{unit}" if _finite(value) else "—"
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.0f}%" if _finite(value) else "—"
+
+
+def _bytes(value: float) -> str:
+    """Bytes in B, kB, MB, GB (powers of 1000)."""
+    if not _finite(value):
+        return "—"
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.3g} {unit}"
+    return f"{value:.0f} B"
 
 
 def html_page(text: str, title: str) -> str:

@@ -32,7 +32,8 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
         pictured = plots.pictured_settings(chosen, store, name)
         figures[name] = [*plots.error_vs_time(chosen, curves, out_dir, name), *scale,
                          *plots.error_vs_steps(chosen, curves, out_dir, name), *plots.snapshots(pictured, store, out_dir, name),
-                         *plots.spectra(pictured, chosen, store, out_dir, name)]
+                         *plots.spectra(pictured, chosen, store, out_dir, name),
+                         *plots.strong_scaling(chosen, out_dir, name), *plots.weak_scaling(chosen, out_dir, name)]
     text = render.markdown_report(runs, curves, figures, title, description)
     index = out_dir / "index.md"
     index.write_text(text, encoding="utf-8")
