@@ -9,13 +9,18 @@ bring c_{k+1} closest to the truth, given the iterates the stages before it prod
 as Hauptmann et al. did for photoacoustics. Training then costs one gradient per train
 model per stage plus cheap CNN steps; an inversion costs ``stages`` gradients.
 The checkpoint of each stage with the best validation error is kept.
+
+Data-parallel over ``budget.devices`` JAX devices: each chunk of misfit gradients (the
+wave solves, nearly all the cost) is split over the devices, and so is each Adam step's
+batch of models (padded to a multiple of the device count and masked out of the mean),
+with the stage's parameters replicated. One device runs the same code on a one-device mesh.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -24,17 +29,18 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float
 
+from parity import devices as device_mesh
 from parity.knobs import at_least, knob, positive
 from parity.numerics import acoustic_jax
 from parity.problems.base import Problem
 from parity.problems.seismic_2d import VELOCITY_RANGE, SeismicFWI2D
 from parity.solvers.base import Budget, Checkpoint, Evaluator, ProgressFn, SolveResult, Solver
 from parity.solvers.classical_reconstruction import in_chunks
-from parity.solvers.learned_reconstruction import ConvNet, minibatches
+from parity.solvers.learned_reconstruction import ConvNet, masked_mean, minibatches, padded_batch
 
 CENTRE, HALF_RANGE = (VELOCITY_RANGE[0] + VELOCITY_RANGE[1]) / 2, (VELOCITY_RANGE[1] - VELOCITY_RANGE[0]) / 2
 GRADIENT_CHUNK = 4
-"""Models whose gradients are computed at once (vmapped; memory grows with it)."""
+"""Models whose gradients are computed at once (vmapped, split over the devices; memory grows with it)."""
 
 
 def _scaled(velocity: Array) -> Array:
@@ -57,6 +63,7 @@ class Stage(eqx.Module):
 class LearnedFWI(Solver):
     name: ClassVar[str] = "learned_fwi"
     family: ClassVar[str] = "sciml"
+    multi_device: ClassVar[bool] = True
     description: ClassVar[str] = "learned gradient descent on the FWI misfit gradient (JAX wave solver), CNN stages trained greedily"
 
     stages: int = knob(5, "unrolled updates (each costs one misfit gradient per inversion)", "integer >= 1", at_least(1))
@@ -77,7 +84,8 @@ class LearnedFWI(Solver):
         train, validation = problem.dataset("train"), problem.dataset("validation")
         if len(train.truths) == 0:
             return SolveResult("error", [], "iterative", None, {}, message=f"{problem.name}: learned FWI needs training models; n_train is 0")
-        gradients = _gradient_fn(problem)
+        mesh = device_mesh.mesh(budget.devices)
+        gradients = _gradient_fn(problem, budget.devices)
         prior = jnp.asarray(problem.prior_model(), jnp.float32)
         rng = np.random.default_rng(seed)
         stages = [Stage(ConvNet(3, 1, self.width, self.depth, 2, rng, final_scale=0.0)) for _ in range(self.stages)]
@@ -92,7 +100,7 @@ class LearnedFWI(Solver):
             directions = {name: gradients(iterates[name], data.observations) for name, data in (("train", train), ("validation", validation))}
             gradient_s += time.perf_counter() - t0
             stages[k], stage_compile_s, stage_train_s = self._train_stage(
-                stages[k], iterates, directions, prior, train.truths, validation.truths, steps_per_stage, rng,
+                stages[k], iterates, directions, prior, train.truths, validation.truths, steps_per_stage, rng, mesh,
                 lambda done, k=k: progress(k * steps_per_stage + done, self.stages * steps_per_stage, {}),
             )
             compile_s, train_s = compile_s + stage_compile_s, train_s + stage_train_s
@@ -113,24 +121,33 @@ class LearnedFWI(Solver):
             timings={"setup_s": setup_s, "compile_s": compile_s, "train_s": train_s + gradient_s},
             info={"gradient_s": gradient_s, "n_params": sum(x.size for x in jax.tree.leaves(eqx.filter(stages, eqx.is_array))),
                   "n_train": len(train.truths), "stages_trained": len(trace),
-                  "wave_solves_per_model": 2 * problem.shots * len(trace)},  # a forward and an adjoint per shot per stage
+                  "wave_solves_per_model": 2 * problem.shots * len(trace), "devices": budget.devices},  # a forward and an adjoint per shot per stage
             message=message,
         )
 
     def _train_stage(
         self, stage: Stage, iterates: dict[str, np.ndarray], directions: dict[str, np.ndarray], prior: Array,
-        truths: np.ndarray, validation_truths: np.ndarray, steps: int, rng: np.random.Generator, progress: ProgressFn,
+        truths: np.ndarray, validation_truths: np.ndarray, steps: int, rng: np.random.Generator, mesh: Any,
+        progress: ProgressFn,
     ) -> tuple[Stage, float, float]:
-        """Adam on the stage's mean squared velocity error; the best validation checkpoint is returned."""
+        """Adam on the stage's mean squared velocity error; the best validation checkpoint is returned.
+
+        The parameters and the train set are replicated on the mesh, each batch of indices is split over it.
+        """
+        replicated, split = device_mesh.replicated(mesh), device_mesh.split(mesh)
         optimiser = optax.adam(optax.cosine_decay_schedule(self.learning_rate, steps))
-        state = optimiser.init(eqx.filter(stage, eqx.is_array))
-        data = tuple(jnp.asarray(a, jnp.float32) for a in (iterates["train"], directions["train"], truths))
+        params, static = eqx.partition(stage, eqx.is_array)
+        stage = eqx.combine(jax.device_put(params, replicated), static)
+        state = eqx.filter_jit(optimiser.init)(eqx.filter(stage, eqx.is_array))  # jit: the state is replicated like the parameters
+        data = jax.device_put(tuple(jnp.asarray(a, jnp.float32) for a in (iterates["train"], directions["train"], truths)), replicated)
 
         @eqx.filter_jit
-        def step(model: Stage, opt_state: optax.OptState, indices: Array) -> tuple[Stage, optax.OptState, Array]:
+        def step(model: Stage, opt_state: optax.OptState, batch: tuple[Array, Array]) -> tuple[Stage, optax.OptState, Array]:
+            indices, mask = batch
+
             def loss(m: Stage) -> Array:
                 c, g, truth = (a[indices] for a in data)
-                return jnp.mean((_scaled(jax.vmap(m, in_axes=(0, 0, None))(c, g, prior)) - _scaled(truth)) ** 2)
+                return masked_mean((_scaled(jax.vmap(m, in_axes=(0, 0, None))(c, g, prior)) - _scaled(truth)) ** 2, mask)
             value, grads = eqx.filter_value_and_grad(loss)(model)
             updates, opt_state = optimiser.update(grads, opt_state)
             return eqx.apply_updates(model, updates), opt_state, value
@@ -140,14 +157,15 @@ class LearnedFWI(Solver):
             c = jax.vmap(model, in_axes=(0, 0, None))(iterates["validation"], directions["validation"], prior)
             return jnp.mean((c - validation_truths) ** 2)
 
-        batches = minibatches(len(truths), min(self.batch_size, len(truths)), rng)
+        sampler = minibatches(len(truths), min(self.batch_size, len(truths)), rng)
+        batches = (jax.device_put(padded_batch(indices, mesh.size), split) for indices in sampler)
         t0 = time.perf_counter()
-        stage, state, _ = step(stage, state, jnp.asarray(next(batches)))
+        stage, state, _ = step(stage, state, next(batches))
         best, best_error = stage, float(validation_error(stage))
         compile_s, train_s = time.perf_counter() - t0, 0.0
         for done in range(2, steps + 1):
             t0 = time.perf_counter()
-            stage, state, _ = step(stage, state, jnp.asarray(next(batches)))
+            stage, state, _ = step(stage, state, next(batches))
             train_s += time.perf_counter() - t0
             if done % self.validate_every == 0 or done == steps:
                 error = float(validation_error(stage))
@@ -157,9 +175,11 @@ class LearnedFWI(Solver):
         return best, compile_s, train_s
 
 
-def _gradient_fn(problem: SeismicFWI2D):  # noqa: ANN202 - a closure over the survey
-    """(velocities, observations) -> misfit gradients, by the JAX solver, in chunks of GRADIENT_CHUNK models."""
+def _gradient_fn(problem: SeismicFWI2D, devices: int = 1):  # noqa: ANN202 - a closure over the survey
+    """(velocities, observations) -> misfit gradients, by the JAX solver, in chunks of GRADIENT_CHUNK models
+    (rounded up to a multiple of ``devices``) split over the devices."""
     survey, c_max = problem.survey(), VELOCITY_RANGE[1]
+    split = device_mesh.split(device_mesh.mesh(devices))
 
     @jax.jit
     def chunk(velocities: Array, observations: Array) -> Array:
@@ -167,8 +187,8 @@ def _gradient_fn(problem: SeismicFWI2D):  # noqa: ANN202 - a closure over the su
 
     def gradients(velocities: np.ndarray, observations: np.ndarray) -> np.ndarray:
         def of(rows: np.ndarray) -> Array:  # in_chunks pads the last chunk of rows, so one compilation serves all
-            return chunk(jnp.asarray(velocities[rows], jnp.float32), jnp.asarray(observations[rows], jnp.float32))
-        return in_chunks(of, np.arange(len(velocities)), GRADIENT_CHUNK)
+            return chunk(*jax.device_put((np.asarray(velocities[rows], np.float32), np.asarray(observations[rows], np.float32)), split))
+        return in_chunks(of, np.arange(len(velocities)), device_mesh.padded_size(GRADIENT_CHUNK, devices))
 
     return gradients
 

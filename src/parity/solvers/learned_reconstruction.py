@@ -6,6 +6,12 @@ trained to minimise the mean squared error to the ground truths of the *train* s
 checkpoint with the best mean PSNR on the *validation* split is the one returned, so the test
 split is only ever scored (through the evaluator), never used to choose. The model sees
 A / ||A|| and y / ||A|| (Adler & Öktem 2018), so its inputs are O(1) whatever the operator.
+
+Training is data-parallel over ``budget.devices`` JAX devices: the parameters, the operator's
+arrays and the train split are replicated, each step's batch of indices is split over the
+devices (padded to a multiple of their count, the padding masked out of the mean), and XLA
+all-reduces the gradient. Checkpoint reconstructions are split over the devices the same way.
+One device runs the same code on a one-device mesh.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, Inexact, PyTree
 
+from parity import devices as device_mesh
 from parity.knobs import ParameterError, at_least, knob, positive
 from parity.numerics import image_quality
 from parity.problems.base import Problem
@@ -135,6 +142,7 @@ class LearnedReconstruction(Solver):
     """The training knobs of every learned reconstructor; subclasses give the network."""
 
     family: ClassVar[str] = "sciml"
+    multi_device: ClassVar[bool] = True
 
     learning_rate: float = knob(1e-3, "initial learning rate (cosine decay to 0 over the step budget)", "finite number > 0", positive)
     optimiser: str = knob("adam", "optimiser (adam: beta2 = 0.99 as in Adler & Öktem 2018)", " | ".join(OPTIMISERS), OPTIMISERS.__contains__)
@@ -166,6 +174,19 @@ def minibatches(n: int, size: int, rng: np.random.Generator) -> Iterator[np.ndar
             yield order[start : start + size].astype(np.int32)
 
 
+def padded_batch(indices: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``indices`` padded to a multiple of ``count`` (with copies of the first), and the mask that is 0 on the padding."""
+    extra = device_mesh.padded_size(len(indices), count) - len(indices)
+    mask = np.concatenate([np.ones(len(indices), np.float32), np.zeros(extra, np.float32)])
+    return np.concatenate([indices, np.repeat(indices[:1], extra)]).astype(np.int32), mask
+
+
+def masked_mean(values: Float[Array, "b ..."], mask: Float[Array, " b"]) -> Float[Array, ""]:
+    """The mean over the samples with mask 1 (and over every other axis)."""
+    per_sample = jnp.sum(values.reshape(len(values), -1), axis=1) / np.prod(values.shape[1:])
+    return jnp.sum(mask * per_sample) / jnp.sum(mask)
+
+
 def train_reconstructor(
     problem: InverseProblem,
     network: Callable[[ImagingOperator, np.random.Generator], Reconstructor],
@@ -195,23 +216,32 @@ def train_reconstructor(
     params, static = eqx.partition(network(operator, np.random.default_rng([seed, 0])), eqx.is_inexact_array)
     operator_arrays, operator_static = eqx.partition(operator, eqx.is_array)
     field = jnp.complex64 if operator.complex_valued else jnp.float32
-    train_data = (jnp.asarray(train.observations, field), jnp.asarray(train.truths, jnp.float32))
+    mesh = device_mesh.mesh(budget.devices)
+    replicated, split_rows = device_mesh.replicated(mesh), device_mesh.split(mesh)
+
+    def split(tree: PyTree) -> PyTree:
+        """Arrays split along their first axis (samples) over the devices."""
+        return jax.device_put(tree, split_rows)
+
+    params, operator_arrays = jax.device_put((params, operator_arrays), replicated)
+    train_data = jax.device_put((jnp.asarray(train.observations, field), jnp.asarray(train.truths, jnp.float32)), replicated)
     transform = optax.chain(optax.clip_by_global_norm(CLIP_NORM), optimiser(optax.cosine_decay_schedule(learning_rate, budget.steps)))
-    opt_state = transform.init(params)
+    opt_state = jax.jit(transform.init)(params)  # jit: the state is replicated like the parameters
     setup_s = time.perf_counter() - t0
 
     def reconstruct(p: PyTree, op: PyTree, y: Inexact[Array, "b ..."]) -> Inexact[Array, "b h w"]:
         model, unit_operator = eqx.combine(p, static), eqx.combine(op, operator_static)
         return jax.vmap(lambda y_: model(y_ / norm, unit_operator))(y)
 
-    def loss_fn(p: PyTree, op: PyTree, y: Inexact[Array, "b ..."], x: Float[Array, "b h w"]) -> Float[Array, ""]:
+    def loss_fn(p: PyTree, op: PyTree, y: Inexact[Array, "b ..."], x: Float[Array, "b h w"], mask: Float[Array, " b"]) -> Float[Array, ""]:
         error = reconstruct(p, op, y) - x
-        return jnp.mean(jnp.square(error.real) + jnp.square(error.imag))
+        return masked_mean(jnp.square(error.real) + jnp.square(error.imag), mask)
 
-    def step(p: PyTree, s: PyTree, op: PyTree, data: PyTree, indices: Array) -> tuple[PyTree, PyTree, Float[Array, ""]]:
-        """One optimiser step on the batch ``indices`` of the train split (an argument, not a constant)."""
+    def step(p: PyTree, s: PyTree, op: PyTree, data: PyTree, batch: tuple[Array, Array]) -> tuple[PyTree, PyTree, Float[Array, ""]]:
+        """One optimiser step on the batch ``(indices, mask)`` of the train split (an argument, not a constant)."""
         observations, truths = data
-        loss, grads = jax.value_and_grad(loss_fn)(p, op, observations[indices], truths[indices])
+        indices, mask = batch
+        loss, grads = jax.value_and_grad(loss_fn)(p, op, observations[indices], truths[indices], mask)
         updates, s = transform.update(grads, s, p)
         return optax.apply_updates(p, updates), s, loss
 
@@ -219,15 +249,16 @@ def train_reconstructor(
         return jnp.abs(reconstruct(p, op, y)) if operator.complex_valued else reconstruct(p, op, y)
 
     batch_size = min(batch_size, len(train.truths))
-    chunk = min(EVAL_CHUNK, max(len(validation.truths), len(evaluator.x_test)))
+    chunk = device_mesh.padded_size(min(EVAL_CHUNK, max(len(validation.truths), len(evaluator.x_test))), budget.devices)
     t0 = time.perf_counter()
-    train_step = jax.jit(step).lower(params, opt_state, operator_arrays, train_data, np.zeros(batch_size, np.int32)).compile()
-    picture_chunk = jax.jit(pictures).lower(params, operator_arrays, jnp.zeros((chunk, *operator.data_shape), field)).compile()
+    batch_shape = split(padded_batch(np.zeros(batch_size, np.int32), budget.devices))
+    train_step = jax.jit(step).lower(params, opt_state, operator_arrays, train_data, batch_shape).compile()
+    picture_chunk = jax.jit(pictures).lower(params, operator_arrays, split(jnp.zeros((chunk, *operator.data_shape), field))).compile()
     compile_s = time.perf_counter() - t0
 
     def images(p: PyTree, data: Inexact[np.ndarray, "m ..."]) -> Float[np.ndarray, "m h w"]:
-        """Reconstructions in chunks of one compiled size (the last one padded)."""
-        return in_chunks(lambda part: picture_chunk(p, operator_arrays, part), np.asarray(data, field), chunk)
+        """Reconstructions in chunks of one compiled size (the last one padded), split over the devices."""
+        return in_chunks(lambda part: picture_chunk(p, operator_arrays, split(part)), np.asarray(data, field), chunk)
 
     def checkpoint(step_: int, wall: float, loss: float) -> tuple[Checkpoint, float]:
         t = time.perf_counter()
@@ -247,7 +278,7 @@ def train_reconstructor(
     done, train_s, losses = 0, 0.0, []
     while done < budget.steps:
         t = time.perf_counter()
-        new_params, new_state, loss = train_step(params, opt_state, operator_arrays, train_data, next(sampler))
+        new_params, new_state, loss = train_step(params, opt_state, operator_arrays, train_data, split(padded_batch(next(sampler), budget.devices)))
         loss = float(loss)  # blocks until the step is finished
         train_s += time.perf_counter() - t
         if not np.isfinite(loss):
@@ -280,6 +311,7 @@ def train_reconstructor(
             "best_step": best.step,
             "best_validation_psnr": best.details["validation_psnr"],
             "n_train": len(train.truths),
+            "devices": budget.devices,
         },
         message=message,
     )

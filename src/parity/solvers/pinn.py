@@ -1,4 +1,14 @@
-"""A physics-informed neural network: one global MLP with a hard-constraint ansatz."""
+"""A physics-informed neural network: one global MLP with a hard-constraint ansatz.
+
+Data-parallel over ``budget.devices`` JAX devices: the parameters are replicated and the
+collocation points (with their loss weights) are split along the points, padded to a
+multiple of the device count with weight-0 copies of a real point. The loss divides by
+the sum of the weights, so the padding changes nothing; XLA partitions the jitted step
+and all-reduces the gradient, and the loss's scalar sums (XLA's CPU backend reduces the
+two partial gradients of each weight matrix, from the residual's primal and x-derivative
+paths, before adding them: ~2x the gradient's bytes per step, whatever the device count).
+On one device the same code runs on a one-device mesh without padding.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +22,13 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float
 
+from parity import devices as device_mesh
 from parity.knobs import at_least, knob, positive
 from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, SolveResult, Solver
 from parity.solvers.networks import ACTIVATIONS, StackedMLP
 from parity.solvers.schedule import TimeMarching, weighted_mean_square
-from parity.solvers.training import TrainingTask, solve_result, train
+from parity.solvers.training import Placement, TrainingTask, solve_result, train
 
 
 def input_features(problem: ForwardProblem, x: Float[Array, "n d"]) -> Float[Array, "n f"]:
@@ -34,11 +45,40 @@ def input_features(problem: ForwardProblem, x: Float[Array, "n d"]) -> Float[Arr
     return jnp.stack(columns, axis=-1)
 
 
+def data_parallel(count: int) -> Placement:
+    """Replicated parameters, and data split along its leading axis, over a mesh of ``count`` devices."""
+    mesh = device_mesh.mesh(count)
+    replicated, split = device_mesh.replicated(mesh), device_mesh.split(mesh)
+    return Placement(model=lambda tree: jax.device_put(tree, replicated), data=lambda tree: jax.device_put(tree, split))
+
+
+def pad_points(x: Float[np.ndarray, "n d"], count: int) -> Float[np.ndarray, "m d"]:
+    """``x`` padded to a multiple of ``count`` rows with copies of its first point."""
+    extra = device_mesh.padded_size(len(x), count) - len(x)
+    return np.concatenate([x, np.repeat(x[:1], extra, axis=0)]) if extra else x
+
+
+def pad_weights(weights: Float[np.ndarray, " n"], count: int) -> Float[np.ndarray, " m"]:
+    """Loss weights padded to a multiple of ``count`` with zeros (the padding points do not count)."""
+    extra = device_mesh.padded_size(len(weights), count) - len(weights)
+    return np.concatenate([weights, np.zeros(extra, weights.dtype)]) if extra else weights
+
+
+def comm_bytes_per_step(task: TrainingTask) -> int:
+    """Bytes each device receives in the collectives of one compiled optimiser step of ``task``.
+
+    Read from the optimised HLO of a one-step program (:func:`parity.devices.collective_bytes`),
+    so it is what XLA chose, not a model of it; 0 on one device.
+    """
+    return sum(device_mesh.collective_bytes(task.compile_steps(1).as_text()).values())
+
+
 @dataclasses.dataclass(frozen=True)
 class PINN(Solver):
     name: ClassVar[str] = "pinn"
     family: ClassVar[str] = "sciml"
     description: ClassVar[str] = "global MLP PINN, Adam, hard-constraint ansatz (Raissi et al. 2019)"
+    multi_device: ClassVar[bool] = True
 
     width: int = knob(64, "hidden units per layer", "integer >= 1", at_least(1))
     depth: int = knob(4, "hidden layers", "integer >= 1", at_least(1))
@@ -63,8 +103,9 @@ class PINN(Solver):
         """u(x): the network on the inputs' features, through the problem's ansatz."""
         return problem.ansatz(x, model(input_features(problem, x)[None])[0])
 
-    def training_task(self, problem: ForwardProblem, seed: int, x_test: Float[np.ndarray, "m d"]) -> TrainingTask:
-        """Mean squared residual (scaled by the problem's residual scale) on the collocation points."""
+    def training_task(self, problem: ForwardProblem, seed: int, x_test: Float[np.ndarray, "m d"], devices: int = 1) -> TrainingTask:
+        """Mean squared residual (scaled by the problem's residual scale) on the collocation points,
+        data-parallel over ``devices`` devices (see the module's docstring)."""
 
         def loss(model: StackedMLP, data: tuple[Float[Array, "n d"], Float[Array, " n"]]) -> Float[Array, ""]:
             x, weights = data
@@ -72,28 +113,37 @@ class PINN(Solver):
             return weighted_mean_square(r, weights)
 
         x_train = problem.collocation_points(self.n_collocation)
-        x_j = jnp.asarray(x_train, dtype=jnp.float32)
+        x_j = jnp.asarray(pad_points(np.asarray(x_train, np.float32), devices))
+        weights = jnp.asarray(pad_weights(np.ones(len(x_train), np.float32), devices))
         marching = TimeMarching.for_problem(problem, x_train, self.time_stages, self.marching_fraction, self.name, self.lbfgs_fraction)
         x_test_j = jnp.asarray(x_test, dtype=jnp.float32)
         return TrainingTask(
             model=self.network(problem, seed),
             loss_fn=loss,
-            data=(x_j, jnp.ones(x_train.shape[0], jnp.float32)),
+            data=(x_j, weights),
             predict_test=lambda model: self.evaluate(problem, model, x_test_j),
             optimiser=optax.adam(self.learning_rate),
             finisher=optax.lbfgs() if self.lbfgs_fraction > 0 else None,
             finisher_fraction=self.lbfgs_fraction,
-            data_schedule=None if marching is None else lambda step, total: (x_j, marching.weights(step, total)),
+            data_schedule=None if marching is None else lambda step, total: (x_j, pad_weights(marching.weights(step, total), devices)),
+            placement=data_parallel(devices),
         )
+
+    def comm_bytes_per_step(self, problem: ForwardProblem, devices: int, seed: int = 0) -> int:
+        """Bytes each device receives per optimiser step when training on ``devices`` devices (for asv)."""
+        return comm_bytes_per_step(self.training_task(problem, seed, problem.test_points()[:1], devices))
 
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
         assert isinstance(problem, ForwardProblem)
         t0 = time.perf_counter()
-        task = self.training_task(problem, seed, evaluator.x_test)
+        task = self.training_task(problem, seed, evaluator.x_test, budget.devices)
         setup_s = time.perf_counter() - t0
+        comm_bytes = comm_bytes_per_step(task) if budget.devices > 1 else 0  # one more compilation, timed nowhere
         outcome = train(
             task, steps=budget.steps, steps_per_dispatch=self.steps_per_dispatch,
             evaluator=evaluator, progress=progress, max_seconds=budget.seconds,
         )
         predict = jax.jit(lambda x: self.evaluate(problem, outcome.model, x))
-        return solve_result(outcome, setup_s, lambda x: np.asarray(predict(jnp.asarray(x, dtype=jnp.float32))), {})
+        return solve_result(
+            outcome, setup_s, lambda x: np.asarray(predict(jnp.asarray(x, dtype=jnp.float32))), {"devices": budget.devices, "comm_bytes_per_step": comm_bytes},
+        )
