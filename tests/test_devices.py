@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -184,3 +185,30 @@ def test_a_weak_series_without_a_label_gets_one_label_for_all_device_counts(tmp_
     path = tmp_path / "weak.toml"
     path.write_text('problem = "multiscale_1d"\ndevices = [1, 2]\nscaling = "weak"\nper_device = { levels = [8] }\nsolvers = [{ name = "fbpinn" }]\n')
     assert {c.display_label for c in load_sweep(path).cases} == {"fbpinn [per device: levels=8]"}
+
+
+def test_a_two_process_jax_job_trains_like_two_devices_in_one_process(tmp_path: Path) -> None:
+    """``--distributed``: two processes (hosts) of one device each give the one-process, two-device result."""
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        port = probe.getsockname()[1]
+    common = [sys.executable, "-m", "parity", "run", "multiscale_1d", "--solver", "pinn", "--set", "width=16", "--set", "depth=2",
+              "--set", "n_collocation=1001", "--steps", "200", "--json", "--quiet"]
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    hosts = [
+        subprocess.Popen([*common, "--store", str(tmp_path / "job"), "--distributed", "--coordinator", f"localhost:{port}",
+                          "--num-processes", "2", "--process-id", str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for i in (0, 1)
+    ]
+    outputs = [host.communicate(timeout=300) for host in hosts]
+    assert all(host.returncode == 0 for host in hosts), outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    job = json.loads(outputs[0][0].strip().splitlines()[-1])
+    assert not any(line.startswith("{") for line in outputs[1][0].splitlines())  # process 1 neither prints a record nor writes one
+    assert len(list((tmp_path / "job" / "records").iterdir())) == 1
+    assert job["device_count"] == 2 and job["process_count"] == 2 and job["devices_simulated"] is False
+
+    one = subprocess.run([*common, "--store", str(tmp_path / "one"), "--devices", "2"], capture_output=True, text=True, timeout=300, env=env, check=True)
+    local = json.loads(one.stdout.strip().splitlines()[-1])
+    assert local["devices_simulated"] is True and local["process_count"] == 1
+    assert job["rel_l2"] == pytest.approx(local["rel_l2"], rel=1e-4)
+    assert job["info"]["comm_bytes_per_step"] == local["info"]["comm_bytes_per_step"] > 0

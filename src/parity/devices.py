@@ -79,9 +79,12 @@ def padded_size(n: int, count: int) -> int:
     return math.ceil(n / count) * count
 
 
-def is_simulated(backend: str, count: int) -> bool:
-    """Several CPU devices in one process are XLA's simulation: they share the same cores."""
-    return backend == "cpu" and count > 1
+def is_simulated(backend: str, devices_in_process: int) -> bool:
+    """Several CPU devices in one process are XLA's simulation: they share the same cores.
+
+    (One CPU device per process of a multi-host job is a real host, or at least a real process.)
+    """
+    return backend == "cpu" and devices_in_process > 1
 
 
 _COLLECTIVES = ("all-reduce", "all-gather", "all-to-all", "reduce-scatter", "collective-permute")

@@ -61,7 +61,8 @@ def devices(count: int = 1, mpi_ranks: bool = False) -> dict[str, Any]:
     devs = jax.devices()
     facts: dict[str, Any] = {
         "backend": jax.default_backend(), "device_kind": devs[0].device_kind, "device_count": count,
-        "devices_available": len(devs), "devices_simulated": parity_devices.is_simulated(jax.default_backend(), count),
+        "devices_available": len(devs),
+        "devices_simulated": parity_devices.is_simulated(jax.default_backend(), min(count, jax.local_device_count())),
         "process_count": jax.process_count(),
     }
     if mpi_ranks:
