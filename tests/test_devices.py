@@ -18,7 +18,7 @@ from parity.harness.run import UnsupportedError
 from parity.harness.sweep import _command
 from parity.knobs import ParameterError
 from parity.problems import MultiScale1D
-from parity.solvers import FBPINN, PINN, Budget, Chebyshev
+from parity.solvers import PINN, Budget, Chebyshev
 
 HLO = """
   %all-reduce = (f32[3,5]{1,0}, f32[5]{0}) all-reduce(%a, %b), channel_id=1, replica_groups={{0,1}}

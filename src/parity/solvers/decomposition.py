@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, Bool, Float, Int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,9 +40,13 @@ class Level:
     def n_subdomains(self) -> int:
         return self.centres.shape[0]
 
+    def support(self, x: Float[np.ndarray, "n d"]) -> Bool[np.ndarray, "s n"]:
+        """Whether each point lies inside each subdomain's support (where its window is nonzero)."""
+        return np.all(np.abs(x[None, :, :] - self.centres[:, None, :]) < self.half_widths[:, None, :], axis=-1)
+
     def pairs(self, x: Float[np.ndarray, "n d"]) -> Pairs:
         """The points inside each subdomain's support, padded to the fullest subdomain."""
-        inside = np.all(np.abs(x[None, :, :] - self.centres[:, None, :]) < self.half_widths[:, None, :], axis=-1)
+        inside = self.support(x)
         counts = inside.sum(axis=1)
         slots = max(int(counts.max()), 1)
         index = np.zeros((self.n_subdomains, slots), dtype=np.int32)
