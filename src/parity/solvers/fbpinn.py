@@ -40,7 +40,7 @@ from parity.solvers.decomposition import Level, window
 from parity.solvers.fbpinn_partition import Partition, PointLayout
 from parity.solvers.networks import ACTIVATIONS, StackedMLP
 from parity.solvers.schedule import TimeMarching
-from parity.solvers.training import Placement, TrainingTask, solve_result, train
+from parity.solvers.training import Placement, TrainingTask, communication_per_step, solve_result, train
 
 
 class ShardedPoints(NamedTuple):
@@ -249,7 +249,7 @@ class FBPINN(Solver):
             "devices": budget.devices,
             "subdomains_per_device": sum(b.per_device for b in partition.blocks),
             "halo_points": train_layout.halo_rows,
-            "comm_bytes_per_step": sum(collective_bytes_per_step(task, budget.devices).values()),
+            "comm_bytes_per_step": sum(communication_per_step(task, budget.devices).values()),
         })
 
 
@@ -257,20 +257,3 @@ def layout_weights(layout: PointLayout, weights: Float[np.ndarray, " n"]) -> Flo
     """Per-point loss weights in the owned layout (0 on padding rows), on the host: the
     task's placement puts them on the devices."""
     return (layout.gather(np.asarray(weights, np.float32)) * layout.own_mask).astype(np.float32)
-
-
-def collective_bytes_per_step(task: TrainingTask, device_count: int) -> dict[str, int]:
-    """Bytes each device receives per optimiser step, by collective, from the compiled one-step program.
-
-    One device exchanges nothing, and compiling the extra program would cost a
-    multilevel solve many seconds, so N = 1 gives ``{}`` without compiling.
-    """
-    if device_count == 1:
-        return {}
-    return devices.collective_bytes(task.compile_steps(1).as_text())
-
-
-def communication_per_step(problem: ForwardProblem, solver: FBPINN, device_count: int) -> dict[str, int]:
-    """Bytes per device per training step of ``solver`` on ``problem`` over ``device_count`` devices, by collective."""
-    task = solver.training_task(problem, 0, problem.test_points()[:1], device_count)
-    return collective_bytes_per_step(task, device_count)

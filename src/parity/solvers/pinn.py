@@ -30,7 +30,7 @@ from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, SolveResult, Solver
 from parity.solvers.networks import ACTIVATIONS, StackedMLP
 from parity.solvers.schedule import TimeMarching
-from parity.solvers.training import Placement, TrainingTask, solve_result, train
+from parity.solvers.training import Placement, TrainingTask, communication_per_step, solve_result, train
 
 
 def input_features(problem: ForwardProblem, x: Float[Array, "n d"]) -> Float[Array, "n f"]:
@@ -64,15 +64,6 @@ def pad_weights(weights: Float[np.ndarray, " n"], count: int) -> Float[np.ndarra
     """Loss weights padded to a multiple of ``count`` with zeros (the padding points do not count)."""
     extra = device_mesh.padded_size(len(weights), count) - len(weights)
     return np.concatenate([weights, np.zeros(extra, weights.dtype)]) if extra else weights
-
-
-def comm_bytes_per_step(task: TrainingTask) -> int:
-    """Bytes each device receives in the collectives of one compiled optimiser step of ``task``.
-
-    Read from the optimised HLO of a one-step program (:func:`parity.devices.collective_bytes`),
-    so it is what XLA chose, not a model of it; 0 on one device.
-    """
-    return sum(device_mesh.collective_bytes(task.compile_steps(1).as_text()).values())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,16 +131,12 @@ class PINN(Solver):
             placement=data_parallel(devices),
         )
 
-    def comm_bytes_per_step(self, problem: ForwardProblem, devices: int, seed: int = 0) -> int:
-        """Bytes each device receives per optimiser step when training on ``devices`` devices (for asv)."""
-        return comm_bytes_per_step(self.training_task(problem, seed, problem.test_points()[:1], devices))
-
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
         assert isinstance(problem, ForwardProblem)
         t0 = time.perf_counter()
         task = self.training_task(problem, seed, evaluator.x_test, budget.devices)
         setup_s = time.perf_counter() - t0
-        comm_bytes = comm_bytes_per_step(task) if budget.devices > 1 else 0  # one more compilation, timed nowhere
+        comm_bytes = sum(communication_per_step(task, budget.devices).values())  # one more compilation, timed nowhere
         outcome = train(
             task, steps=budget.steps, steps_per_dispatch=self.steps_per_dispatch,
             evaluator=evaluator, progress=progress, max_seconds=budget.seconds,

@@ -21,6 +21,7 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, PyTree
 
+from parity import devices as parity_devices
 from parity.solvers.base import Checkpoint, Evaluator, ProgressFn, SolveResult, Status
 
 LossFn = Callable[[PyTree, PyTree], Float[Array, ""]]
@@ -216,6 +217,18 @@ def solve_result(
         info={"steps": outcome.steps_done, "n_params": parameter_count(outcome.model), **info},
         message=outcome.message,
     )
+
+
+def communication_per_step(task: TrainingTask, devices: int) -> dict[str, int]:
+    """Bytes each device receives per optimiser step, by collective, read from a compiled one-step program.
+
+    It is what XLA chose to send (:func:`parity.devices.collective_bytes`), not a model of
+    it. One device exchanges nothing, and the extra compilation can cost seconds, so
+    ``devices = 1`` gives ``{}`` without compiling.
+    """
+    if devices == 1:
+        return {}
+    return parity_devices.collective_bytes(task.compile_steps(1).as_text())
 
 
 def parameter_count(model: PyTree) -> int:
