@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pkgutil
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import parity.numerics
 from parity.harness import registry
 
 PLUGIN = '''
@@ -84,3 +87,11 @@ def test_third_party_plugin_is_first_class_and_broken_ones_are_skipped(
 def test_unknown_names_list_what_exists() -> None:
     with pytest.raises(registry.UnknownNameError, match=r"unknown solver 'lattice_boltzmann'; available: chebyshev, devito, fbp, fbpinn, fem, fem_ns, fwi, learned_fwi, learned_gd, learned_pd, pinn, pinn_fwi, rk_ode, spectral, starting_model, tv, zero_filled"):
         registry.solver_class("lattice_boltzmann")
+
+
+def test_every_numerics_module_imports_first_in_a_fresh_interpreter() -> None:
+    """``import parity`` no longer imports the problems first, so a cycle through them shows here."""
+    names = [f"parity.numerics.{m.name}" for m in pkgutil.iter_modules(parity.numerics.__path__)]
+    launched = {name: subprocess.Popen([sys.executable, "-c", f"import {name}"], stderr=subprocess.PIPE, text=True) for name in names}
+    failed = {name: process.communicate(timeout=300)[1].strip().splitlines()[-1:] for name, process in launched.items()}
+    assert {name: error for name, error in failed.items() if launched[name].returncode} == {}

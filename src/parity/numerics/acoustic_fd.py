@@ -21,13 +21,14 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from jaxtyping import Float
 from scipy.interpolate import RectBivariateSpline
 
-from parity.problems.base import AcousticWave, ForwardProblem
+if TYPE_CHECKING:  # the problems package imports this module, so its base is imported lazily
+    from parity.problems.base import AcousticWave
 
 SPACE_ORDERS = tuple(range(2, 17, 2))
 ABSORBING_FRACTION = 0.15
@@ -161,6 +162,8 @@ def simulate(
 
 def setup_of(problem: AcousticWave) -> AcousticSetup:
     """The simulation a wave problem asks for, over its (x, y) box."""
+    from parity.problems.base import ForwardProblem
+
     assert isinstance(problem, ForwardProblem)
     lower, upper = problem.bounds
     if np.any(lower[:2] != 0):
