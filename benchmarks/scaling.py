@@ -60,9 +60,14 @@ for name in NAMES:
         result = solver.solve(problem, Budget(steps=STEPS, devices=count), 0, Evaluator(x, problem.reference(x)), quiet)
         points = [(p.step, p.wall_s) for p in result.trace]
         per_step = [(w1 - w0) / (s1 - s0) for (s0, w0), (s1, w1) in zip(points, points[1:]) if s1 > s0]
+        one_step = solver.training_task(problem, 0, x[:8], count).compile_steps(1)
+        cost = one_step.cost_analysis()
+        flops = (cost[0] if isinstance(cost, list) else cost)["flops"]  # XLA's count for one device's program
+        seconds_per_step = statistics.median(per_step)
         out[f"{name}/{count}"] = {
-            "seconds_per_1000_steps": 1000 * statistics.median(per_step),
+            "seconds_per_1000_steps": 1000 * seconds_per_step,
             "comm_bytes_per_step": result.info.get("comm_bytes_per_step", 0),
+            "gflops_per_second": flops / seconds_per_step / 1e9,
             "status": result.status,
         }
 print(json.dumps(out))
@@ -110,6 +115,15 @@ class ShardedTraining:
         return cache[f"{solver}/{devices}"]["comm_bytes_per_step"]
 
     track_comm_bytes_per_step.unit = "bytes"  # type: ignore[attr-defined]
+
+    def track_seconds_per_teraflop(self, cache: dict[str, dict[str, Any]], solver: str, devices: int) -> float:
+        """1 / achieved FLOP/s per device (XLA's FLOP count of one step over its time), so smaller is better.
+
+        Divide the device's peak into 1e12 / this to get the fraction of peak achieved.
+        """
+        return 1000.0 / cache[f"{solver}/{devices}"]["gflops_per_second"]
+
+    track_seconds_per_teraflop.unit = "seconds per 1e12 FLOP"  # type: ignore[attr-defined]
 
 
 class WeakScaling:
