@@ -159,12 +159,11 @@ def test_cli_device_errors_are_clear(argv: list[str], message: str, tmp_path: Pa
     assert message in capsys.readouterr().err
 
 
-def test_a_two_rank_fem_run_records_its_ranks_as_real_devices(tmp_path: Path) -> None:
-    """``parity run --devices 2`` relaunches an MPI solver under ``mpiexec -n 2``."""
-    command = [sys.executable, "-m", "parity", "run", "poisson_multiscale_2d", "--solver", "fem", "--set", "resolutions=32,64",
-               "--devices", "2", "--store", str(tmp_path), "--json", "--quiet"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
-    record = json.loads(done.stdout.strip().splitlines()[-1])
+def test_a_two_rank_fem_run_records_its_ranks_as_real_devices(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """``parity run --devices 2`` relaunches an MPI solver under ``mpiexec -n 2`` (its own command line, not the caller's)."""
+    assert main(["run", "poisson_multiscale_2d", "--solver", "fem", "--set", "resolutions=32,64",
+                 "--devices", "2", "--store", str(tmp_path), "--json", "--quiet"]) == 0
+    record = json.loads(capfd.readouterr().out.strip().splitlines()[-1])
     assert record["status"] == "ok" and record["device_count"] == 2
     assert record["device_kind"] == "cpu (MPI ranks)" and record["devices_simulated"] is False
     assert len(list((tmp_path / "records").iterdir())) == 1  # rank 0 alone writes

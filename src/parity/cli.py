@@ -22,7 +22,9 @@ _DEFAULT_STEPS = 10_000
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
+    args.command_line = argv  # what an MPI relaunch repeats
     try:
         return args.handler(args)
     except (ValueError, FileNotFoundError) as exc:  # ParameterError, UnknownNameError, ... are ValueErrors
@@ -151,7 +153,7 @@ def _run(args: argparse.Namespace) -> int:
     if solver_cls.mpi_parallel and not solver_cls.multi_device and count != ranks:
         if ranks > 1:
             raise ParameterError(f"--devices {count} under mpiexec -n {ranks}: an MPI solver's devices are its ranks; give --devices {ranks}")
-        return _relaunch_under_mpiexec(count)
+        return _relaunch_under_mpiexec(count, args.command_line)
     if ranks > 1 and not solver_cls.mpi_parallel:
         raise ParameterError(f"solver {solver_cls.name!r} does not run under MPI; launch it without mpiexec (use --devices for JAX devices)")
     try:
@@ -177,11 +179,11 @@ def _default_devices(distributed: bool, ranks: int) -> int:
     return ranks
 
 
-def _relaunch_under_mpiexec(ranks: int) -> int:
+def _relaunch_under_mpiexec(ranks: int, command_line: list[str]) -> int:
     """Run this same command line again as ``mpiexec -n ranks parity ...``; its exit code."""
     import subprocess
 
-    command = [*parallel.mpiexec_command(ranks), sys.executable, "-m", "parity", *sys.argv[1:]]
+    command = [*parallel.mpiexec_command(ranks), sys.executable, "-m", "parity", *command_line]
     return subprocess.run(command, check=False).returncode
 
 
