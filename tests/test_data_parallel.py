@@ -122,11 +122,11 @@ def test_padding_is_weightless() -> None:
     import jax.numpy as jnp
 
     from parity.solvers.learned_reconstruction import masked_mean, padded_batch
-    from parity.solvers.pinn import pad_points, pad_weights
+    from parity.devices import pad_rows, pad_weights
 
     x = np.arange(10.0).reshape(5, 2)
-    assert pad_points(x, 1) is x and pad_weights(np.ones(5), 1).tolist() == [1.0] * 5
-    np.testing.assert_array_equal(pad_points(x, 4), np.concatenate([x, [x[0]] * 3]))
+    assert pad_rows(x, 1) is x and pad_weights(np.ones(5), 1).tolist() == [1.0] * 5
+    np.testing.assert_array_equal(pad_rows(x, 4), np.concatenate([x, [x[0]] * 3]))
     assert pad_weights(np.array([1.0, 0.0, 1.0], np.float32), 4).tolist() == [1.0, 0.0, 1.0, 0.0]
     indices, mask = padded_batch(np.array([7, 3, 5], np.int32), 2)
     assert indices.tolist() == [7, 3, 5, 7] and mask.tolist() == [1.0, 1.0, 1.0, 0.0]

@@ -18,6 +18,8 @@ import re
 import sys
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     from jax.sharding import Mesh, NamedSharding
 
@@ -77,6 +79,22 @@ def replicated(device_mesh: Mesh) -> NamedSharding:
 def padded_size(n: int, count: int) -> int:
     """The smallest multiple of ``count`` that holds ``n`` items."""
     return math.ceil(n / count) * count
+
+
+def pad_rows(rows: np.ndarray, count: int) -> np.ndarray:
+    """``rows`` padded along the leading axis to a multiple of ``count`` with copies of the first row.
+
+    The copies are real entries (finite residuals, valid indices); :func:`pad_weights`
+    gives them weight 0, so a mean over the padded data is the mean over the real rows.
+    """
+    extra = padded_size(len(rows), count) - len(rows)
+    return np.concatenate([rows, np.repeat(rows[:1], extra, axis=0)]) if extra else rows
+
+
+def pad_weights(weights: np.ndarray, count: int) -> np.ndarray:
+    """Weights padded to a multiple of ``count`` with zeros: the rows :func:`pad_rows` adds do not count."""
+    extra = padded_size(len(weights), count) - len(weights)
+    return np.concatenate([weights, np.zeros(extra, weights.dtype)]) if extra else weights
 
 
 def is_simulated(backend: str, devices_in_process: int) -> bool:

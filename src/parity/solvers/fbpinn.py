@@ -39,7 +39,7 @@ from parity.solvers.base import Budget, Evaluator, ProgressFn, SolveResult, Solv
 from parity.solvers.decomposition import Level, window
 from parity.solvers.fbpinn_partition import Partition, PointLayout
 from parity.solvers.networks import ACTIVATIONS, StackedMLP
-from parity.solvers.schedule import TimeMarching
+from parity.solvers.schedule import TimeMarching, weighted_mean_square
 from parity.solvers.training import Placement, TrainingTask, communication_per_step, solve_result, train
 
 
@@ -114,9 +114,7 @@ def sharded_residual_loss(problem: ForwardProblem, mesh: Mesh, nets: tuple[Stack
     def local(nets: tuple[StackedMLP, ...], points: ShardedPoints) -> Float[Array, ""]:
         x, w = points.x[0], points.weights[0]
         r = problem.residual(lambda x_: problem.ansatz(x_, fbpinn_local(nets, points, x_)), x) / problem.residual_scale
-        total = jax.lax.psum(jnp.sum(w[:, None] * r**2), devices.AXIS)
-        weight = jax.lax.psum(jnp.sum(w), devices.AXIS)
-        return total / (jnp.maximum(weight, 1.0) * r.shape[1])
+        return weighted_mean_square(r, w, devices.AXIS)
 
     spec = PartitionSpec(devices.AXIS)
     return jax.shard_map(local, mesh=mesh, in_specs=(spec, spec), out_specs=PartitionSpec())(nets, points)

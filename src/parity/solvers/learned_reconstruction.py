@@ -176,9 +176,8 @@ def minibatches(n: int, size: int, rng: np.random.Generator) -> Iterator[np.ndar
 
 def padded_batch(indices: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
     """``indices`` padded to a multiple of ``count`` (with copies of the first), and the mask that is 0 on the padding."""
-    extra = device_mesh.padded_size(len(indices), count) - len(indices)
-    mask = np.concatenate([np.ones(len(indices), np.float32), np.zeros(extra, np.float32)])
-    return np.concatenate([indices, np.repeat(indices[:1], extra)]).astype(np.int32), mask
+    mask = device_mesh.pad_weights(np.ones(len(indices), np.float32), count)
+    return device_mesh.pad_rows(np.asarray(indices, np.int32), count), mask
 
 
 def masked_mean(values: Float[Array, "b ..."], mask: Float[Array, " b"]) -> Float[Array, ""]:

@@ -29,7 +29,7 @@ from parity.knobs import at_least, knob, positive
 from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, SolveResult, Solver
 from parity.solvers.networks import ACTIVATIONS, StackedMLP
-from parity.solvers.schedule import TimeMarching
+from parity.solvers.schedule import TimeMarching, weighted_mean_square
 from parity.solvers.training import Placement, TrainingTask, communication_per_step, solve_result, train
 
 
@@ -52,18 +52,6 @@ def data_parallel(count: int) -> Placement:
     mesh = device_mesh.mesh(count)
     replicated, split = device_mesh.replicated(mesh), device_mesh.split(mesh)
     return Placement(model=lambda tree: jax.device_put(tree, replicated), data=lambda tree: jax.device_put(tree, split))
-
-
-def pad_points(x: Float[np.ndarray, "n d"], count: int) -> Float[np.ndarray, "m d"]:
-    """``x`` padded to a multiple of ``count`` rows with copies of its first point."""
-    extra = device_mesh.padded_size(len(x), count) - len(x)
-    return np.concatenate([x, np.repeat(x[:1], extra, axis=0)]) if extra else x
-
-
-def pad_weights(weights: Float[np.ndarray, " n"], count: int) -> Float[np.ndarray, " m"]:
-    """Loss weights padded to a multiple of ``count`` with zeros (the padding points do not count)."""
-    extra = device_mesh.padded_size(len(weights), count) - len(weights)
-    return np.concatenate([weights, np.zeros(extra, weights.dtype)]) if extra else weights
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,9 +92,7 @@ class PINN(Solver):
 
         def local_loss(model: StackedMLP, x: Float[Array, "n d"], weights: Float[Array, " n"]) -> Float[Array, ""]:
             r = problem.residual(lambda x_: self.evaluate(problem, model, x_), x) / problem.residual_scale
-            total = jax.lax.psum(jnp.sum(weights[:, None] * r**2), device_mesh.AXIS)
-            weight = jax.lax.psum(jnp.sum(weights), device_mesh.AXIS)
-            return total / (jnp.maximum(weight, 1.0) * r.shape[1])  # as weighted_mean_square, over all devices
+            return weighted_mean_square(r, weights, device_mesh.AXIS)
 
         split = PartitionSpec(device_mesh.AXIS)
         sharded_loss = jax.shard_map(local_loss, mesh=mesh, in_specs=(PartitionSpec(), split, split), out_specs=PartitionSpec())
@@ -115,8 +101,8 @@ class PINN(Solver):
             return sharded_loss(model, *data)
 
         x_train = problem.collocation_points(self.n_collocation)
-        x_j = jnp.asarray(pad_points(np.asarray(x_train, np.float32), devices))
-        weights = jnp.asarray(pad_weights(np.ones(len(x_train), np.float32), devices))
+        x_j = jnp.asarray(device_mesh.pad_rows(np.asarray(x_train, np.float32), devices))
+        weights = jnp.asarray(device_mesh.pad_weights(np.ones(len(x_train), np.float32), devices))
         marching = TimeMarching.for_problem(problem, x_train, self.time_stages, self.marching_fraction, self.name, self.lbfgs_fraction)
         x_test_j = jnp.asarray(x_test, dtype=jnp.float32)
         return TrainingTask(
@@ -127,7 +113,7 @@ class PINN(Solver):
             optimiser=optax.adam(self.learning_rate),
             finisher=optax.lbfgs() if self.lbfgs_fraction > 0 else None,
             finisher_fraction=self.lbfgs_fraction,
-            data_schedule=None if marching is None else lambda step, total: (x_j, pad_weights(marching.weights(step, total), devices)),
+            data_schedule=None if marching is None else lambda step, total: (x_j, device_mesh.pad_weights(marching.weights(step, total), devices)),
             placement=data_parallel(devices),
         )
 

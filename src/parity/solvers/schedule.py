@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
@@ -68,6 +69,13 @@ class TimeMarching:
         return (self.times <= horizon).astype(np.float32)
 
 
-def weighted_mean_square(residual: Float[Array, "n r"], weights: Float[Array, " n"]) -> Float[Array, ""]:
-    """Mean of the squared residual over the points with weight 1."""
-    return jnp.sum(weights[:, None] * residual**2) / (jnp.maximum(jnp.sum(weights), 1.0) * residual.shape[1])
+def weighted_mean_square(residual: Float[Array, "n r"], weights: Float[Array, " n"], axis_name: str | None = None) -> Float[Array, ""]:
+    """Mean of the squared residual over the points with weight 1.
+
+    With ``axis_name`` (inside ``shard_map``), over the points of every device along that
+    mesh axis: one ``psum`` of the two sums, whose transpose is the gradient's one all-reduce.
+    """
+    total, weight = jnp.sum(weights[:, None] * residual**2), jnp.sum(weights)
+    if axis_name is not None:
+        total, weight = jax.lax.psum((total, weight), axis_name)
+    return total / (jnp.maximum(weight, 1.0) * residual.shape[1])
