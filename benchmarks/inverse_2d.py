@@ -16,9 +16,9 @@ import numpy as np
 
 from parity.harness import registry
 from parity.numerics import tv
+from parity.operators import operator_norm
 from parity.problems.ct_2d import ParallelBeamCT2D
-from parity.problems.inverse import operator_norm
-from parity.solvers.learned_reconstruction import NormalisedOperator
+from parity.solvers.reconstruction.learned_reconstruction import NormalisedOperator
 
 TV_ITERATIONS = 300
 

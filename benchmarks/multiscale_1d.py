@@ -23,15 +23,14 @@ import math
 import os
 import statistics
 import sys
-
 from functools import partial
 
 import jax
 
 from parity.problems import MultiScale1D
 from parity.solvers import FBPINN, PINN, Budget, Evaluator, SolveResult
-from parity.solvers.chebyshev import chebyshev_solution
-from parity.solvers.rk_ode import dop853_solution
+from parity.solvers.pde.chebyshev import chebyshev_solution
+from parity.solvers.pde.rk_ode import dop853_solution
 
 SLOW: bool = os.environ.get("PARITY_ASV_SLOW", "") == "1"
 """Run the long training budget too (like SciPy's ``SCIPY_XSLOW``)."""

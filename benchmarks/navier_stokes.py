@@ -16,7 +16,7 @@ import jax
 from parity.problems.kovasznay_2d import Kovasznay2D
 from parity.problems.lid_cavity_2d import LidDrivenCavity2D
 from parity.solvers import PINN
-from parity.solvers.fem_navier_stokes import FEMNavierStokes
+from parity.solvers.pde.fem_navier_stokes import FEMNavierStokes
 
 SLOW: bool = os.environ.get("PARITY_ASV_SLOW", "") == "1"
 

@@ -16,7 +16,7 @@ import jax
 
 from parity.problems import Helmholtz2D, MultiScalePoisson2D
 from parity.solvers import FBPINN, Evaluator
-from parity.solvers.fem_poisson import FEMPoisson, FEMSolution
+from parity.solvers.pde.fem_poisson import FEMPoisson, FEMSolution
 
 SLOW: bool = os.environ.get("PARITY_ASV_SLOW", "") == "1"
 CELLS: list[int] = [64, 256, *([1000] if SLOW else [])]

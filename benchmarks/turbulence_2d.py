@@ -12,7 +12,7 @@ import os
 
 from parity.problems import Burgers1D
 from parity.problems.turbulence_2d import DecayingTurbulence2D
-from parity.solvers.spectral import PseudoSpectral
+from parity.solvers.pde.spectral import PseudoSpectral
 
 SLOW: bool = os.environ.get("PARITY_ASV_SLOW", "") == "1"
 

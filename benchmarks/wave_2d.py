@@ -13,7 +13,7 @@ import os
 
 import jax
 
-from parity.numerics.acoustic_fd import AcousticSimulation, setup_of, simulate
+from parity.numerics.acoustic_fd import AcousticSimulation, simulate
 from parity.problems import AcousticWave2D
 from parity.solvers import PINN, Evaluator
 
@@ -30,10 +30,10 @@ class DevitoSolve:
 
     def setup(self, frequency: float, cells_per_unit: int) -> None:
         self.problem = AcousticWave2D(frequency=frequency)
-        self.simulation: AcousticSimulation = simulate(setup_of(self.problem), cells_per_unit)
+        self.simulation: AcousticSimulation = simulate(self.problem.finite_difference_setup(), cells_per_unit)
 
     def time_solve(self, frequency: float, cells_per_unit: int) -> None:
-        simulate(setup_of(self.problem), cells_per_unit)
+        simulate(self.problem.finite_difference_setup(), cells_per_unit)
 
     def track_run_seconds(self, frequency: float, cells_per_unit: int) -> float:
         """Time stepping alone (operator construction and compilation excluded)."""

@@ -7,11 +7,11 @@ import math
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import silent
+
 from parity.problems import Burgers1D
 from parity.solvers import PINN, Budget
-from parity.solvers.spectral import PseudoSpectral
+from parity.solvers.pde.spectral import PseudoSpectral
 
 
 def test_reference_reproduces_the_published_maximum_slope() -> None:

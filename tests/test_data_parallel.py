@@ -41,11 +41,12 @@ def _silent(done: int, total: int, postfix: dict[str, float]) -> None:
 
 def _worker() -> None:
     """Runs in the subprocess: every case on every device count, as JSON on stdout."""
+    from test_learned_reconstruction import TINY, ToyInverse
+
     from parity.problems import MultiScale1D
     from parity.solvers import PINN, Budget, Evaluator
-    from parity.solvers.learned_gd import LearnedGradientDescent
-    from parity.solvers.training import parameter_count
-    from test_learned_reconstruction import TINY, ToyInverse
+    from parity.solvers.physics_informed.training import parameter_count
+    from parity.solvers.reconstruction.learned_gd import LearnedGradientDescent
 
     problem = MultiScale1D()
     x = problem.test_points()
@@ -121,8 +122,8 @@ def test_padding_is_weightless() -> None:
     """The helpers that pad points and batches to a multiple of the device count."""
     import jax.numpy as jnp
 
-    from parity.solvers.learned_reconstruction import masked_mean, padded_batch
     from parity.devices import pad_rows, pad_weights
+    from parity.solvers.reconstruction.learned_reconstruction import masked_mean, padded_batch
 
     x = np.arange(10.0).reshape(5, 2)
     assert pad_rows(x, 1) is x and pad_weights(np.ones(5), 1).tolist() == [1.0] * 5

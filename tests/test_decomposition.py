@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from parity.solvers.decomposition import Level, window
-from parity.solvers.fbpinn_partition import Blocks, Partition
+from parity.solvers.physics_informed.decomposition import Level, window
+from parity.solvers.physics_informed.fbpinn_partition import Blocks, Partition
 
 
 @pytest.mark.parametrize(("per_dim", "overlap", "dim"), [(30, 1.9, 1), (1, 1.9, 1), (7, 2.99, 1), (4, 1.5, 2)])

@@ -34,7 +34,7 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     from parity.problems import MultiScale1D, MultiScalePoisson2D
     from parity.solvers import FBPINN, Budget, Evaluator
-    from parity.solvers.training import train
+    from parity.solvers.physics_informed.training import train
 
     def silent(done, total, postfix):
         return None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import silent
+
 from parity.problems.kovasznay_2d import Kovasznay2D
 from parity.solvers import PINN, Budget
 

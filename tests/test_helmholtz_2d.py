@@ -8,12 +8,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import silent
+
 from parity.knobs import ParameterError
 from parity.problems.helmholtz_2d import Helmholtz2D
 from parity.solvers import Budget, Evaluator
-from parity.solvers.fem_poisson import FEMPoisson
+from parity.solvers.pde.fem_poisson import FEMPoisson
 
 
 @pytest.mark.parametrize("k", [4.0, 15.0, 40.0])

@@ -13,8 +13,8 @@ from parity.knobs import ParameterError
 from parity.problems.ct_2d import ParallelBeamCT2D
 from parity.problems.mri_2d import CartesianMRI2D
 from parity.report.write import write_report
-from parity.solvers.fbp import FilteredBackProjection
-from parity.solvers.zero_filled import ZeroFilled
+from parity.solvers.reconstruction.fbp import FilteredBackProjection
+from parity.solvers.reconstruction.zero_filled import ZeroFilled
 
 SMALL = {"image_size": 32, "n_train": 4, "n_validation": 3, "n_test": 3}
 

@@ -15,19 +15,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import silent
 from jaxtyping import Array, Complex, Float
 
-from conftest import silent
 from parity.evaluation import Evaluator
 from parity.knobs import ParameterError
 from parity.numerics import image_quality
 from parity.numerics.phantoms import random_ellipses
+from parity.operators import ImagingOperator
 from parity.problems import MultiScale1D
-from parity.problems.inverse import ImagingOperator, InverseProblem, Split
+from parity.problems.inverse import InverseProblem, Split
 from parity.solvers.base import Budget, SolveResult
-from parity.solvers.learned_gd import LearnedGradientDescent
-from parity.solvers.learned_pd import LearnedPrimalDual
-from parity.solvers.learned_reconstruction import from_channels, to_channels
+from parity.solvers.reconstruction.learned_gd import LearnedGradientDescent
+from parity.solvers.reconstruction.learned_pd import LearnedPrimalDual
+from parity.solvers.reconstruction.learned_reconstruction import from_channels, to_channels
 
 SIZE = 16
 SMALL = {"channels": 8, "iterations": 4, "batch_size": 4, "learning_rate": 1e-2, "checkpoint_every": 50}

@@ -8,12 +8,12 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from mpi4py import MPI
-
 from conftest import silent
 from data import ghia_1982 as ghia
-from parity.harness import Case, Store, run_case
+from mpi4py import MPI
+
 from parity.evaluation import Evaluator
+from parity.harness import Case, Store, run_case
 from parity.knobs import ParameterError
 from parity.numerics import navier_stokes_fem
 from parity.numerics.navier_stokes_fem import Mesh, TaylorHoodFlow
@@ -21,8 +21,8 @@ from parity.problems.helmholtz_2d import Helmholtz2D
 from parity.problems.kovasznay_2d import Kovasznay2D
 from parity.problems.lid_cavity_2d import LidDrivenCavity2D
 from parity.solvers import Budget
-from parity.solvers.fem_navier_stokes import FEMNavierStokes
-from parity.solvers.fem_poisson import FEMPoisson
+from parity.solvers.pde.fem_navier_stokes import FEMNavierStokes
+from parity.solvers.pde.fem_poisson import FEMPoisson
 
 GHIA_TOLERANCE = 0.02
 """The issue's bar: centreline velocities within 2% of the lid speed, in max-norm."""

@@ -10,7 +10,7 @@ import pytest
 
 from parity.problems.seismic_2d import VELOCITY_RANGE, SeismicFWI2D
 from parity.solvers.base import Budget, Evaluator
-from parity.solvers.pinn_fwi import PINNInversion, node_points, velocity_network, wave_residual
+from parity.solvers.seismic.pinn_fwi import PINNInversion, node_points, velocity_network, wave_residual
 
 SPACING = 0.01
 

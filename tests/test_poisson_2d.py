@@ -11,12 +11,12 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import silent
+
 from parity.harness import load_records
 from parity.problems.poisson_multiscale_2d import MultiScalePoisson2D
 from parity.solvers import FBPINN, Budget, Evaluator
-from parity.solvers.fem_poisson import FEMPoisson
+from parity.solvers.pde.fem_poisson import FEMPoisson
 
 
 @pytest.mark.parametrize("n_components", [1, 3, 6])

@@ -12,7 +12,7 @@ import pytest
 from parity.numerics import radon
 from parity.numerics.image_quality import psnr
 from parity.numerics.phantoms import shepp_logan
-from parity.problems.inverse import operator_norm
+from parity.operators import operator_norm
 
 
 def _random_pair(op: radon.ParallelBeamRadon, seed: int) -> tuple[jax.Array, jax.Array]:

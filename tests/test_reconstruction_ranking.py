@@ -17,10 +17,10 @@ from parity.problems.ct_2d import ParallelBeamCT2D
 from parity.problems.inverse import InverseProblem
 from parity.problems.mri_2d import CartesianMRI2D
 from parity.solvers.base import Budget, Solver
-from parity.solvers.fbp import FilteredBackProjection
-from parity.solvers.learned_gd import LearnedGradientDescent
-from parity.solvers.tv_reconstruction import TVReconstruction
-from parity.solvers.zero_filled import ZeroFilled
+from parity.solvers.reconstruction.fbp import FilteredBackProjection
+from parity.solvers.reconstruction.learned_gd import LearnedGradientDescent
+from parity.solvers.reconstruction.tv_reconstruction import TVReconstruction
+from parity.solvers.reconstruction.zero_filled import ZeroFilled
 
 LEARNED = LearnedGradientDescent(channels=16, batch_size=1, learning_rate=3e-3, checkpoint_every=500)
 LEARNING_STEPS = 2000

@@ -138,7 +138,7 @@ def test_write_report_raises_when_nothing_matches(store: Store, tmp_path: Path) 
 def test_two_dimensional_solutions_are_stored_and_pictured(tmp_path: Path) -> None:
     from parity.harness import Case, run_case
     from parity.problems import Helmholtz2D
-    from parity.solvers.fem_poisson import FEMPoisson
+    from parity.solvers.pde.fem_poisson import FEMPoisson
 
     store = Store(tmp_path / "store")
     problem = Helmholtz2D(n_test=500)

@@ -13,8 +13,8 @@ from parity.numerics import acoustic_jax, velocity_models
 from parity.numerics.seismic_devito import SeismicModeller
 from parity.numerics.seismic_survey import surface_survey
 from parity.problems.seismic_2d import SeismicFWI2D
-from parity.solvers.fwi import FullWaveformInversion, lowpass
-from parity.solvers.starting_model import StartingModel
+from parity.solvers.seismic.fwi import FullWaveformInversion, lowpass
+from parity.solvers.seismic.starting_model import StartingModel
 
 SHAPE, H, C_MAX = (40, 30), 0.01, 3.5
 
@@ -132,7 +132,7 @@ def tiny_problem() -> SeismicFWI2D:
 def test_learned_fwi_keeps_its_best_validation_stage(tiny_problem: SeismicFWI2D) -> None:
     """Zero-initialised stages start at the prior; greedy training never ends worse than it on validation."""
     from parity.solvers.base import Budget
-    from parity.solvers.learned_fwi import LearnedFWI, _gradient_fn, _invert
+    from parity.solvers.seismic.learned_fwi import LearnedFWI, _gradient_fn, _invert
 
     evaluator = tiny_problem.evaluator()
     result = LearnedFWI(stages=2, width=8, validate_every=10).solve(tiny_problem, Budget(steps=60), 0, evaluator, lambda *_: None)

@@ -8,11 +8,11 @@ from typing import ClassVar
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import silent
+
 from parity.problems import MultiScale1D
 from parity.solvers import FBPINN, PINN, Budget, Chebyshev, Evaluator, RungeKuttaODE, SolveResult
-from parity.solvers.pinn import input_features as pinn_input_features
+from parity.solvers.physics_informed.pinn import input_features as pinn_input_features
 
 
 def rel_l2_at(result: SolveResult, step: int) -> float:

@@ -8,14 +8,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import silent
+
 from parity.knobs import ParameterError
 from parity.numerics.spectral import SpectralRun, evaluate_2d, velocity_2d, vorticity_2d, wavenumbers_2d
 from parity.problems import Burgers1D, MultiScale1D, PointwiseFn
 from parity.problems.turbulence_2d import DecayingTurbulence2D, energy_spectrum
 from parity.solvers import Budget
-from parity.solvers.spectral import PseudoSpectral
+from parity.solvers.pde.spectral import PseudoSpectral
 
 
 def kinetic_energy(w_hat: np.ndarray) -> float:

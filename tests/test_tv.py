@@ -11,7 +11,7 @@ from jaxtyping import Array, Float
 from parity.numerics import image_quality, tv
 from parity.numerics.mri import CartesianFourier, kspace_from_phantom, undersampling_mask
 from parity.numerics.phantoms import shepp_logan
-from parity.problems.inverse import ImagingOperator
+from parity.operators import ImagingOperator
 
 
 class MaskedIdentity(ImagingOperator):

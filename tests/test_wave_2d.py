@@ -10,15 +10,15 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import silent
+
 from parity.knobs import ParameterError
 from parity.numerics.free_space import free_space_solution
 from parity.problems import AcousticWave2D, MultiScalePoisson2D, PointwiseFn
 from parity.problems.derivatives import partial
 from parity.solvers import FBPINN, PINN, Budget, Evaluator
-from parity.solvers.devito_wave import DevitoWave
-from parity.solvers.schedule import TimeMarching
+from parity.solvers.pde.devito_wave import DevitoWave
+from parity.solvers.physics_informed.schedule import TimeMarching
 
 
 def test_layered_medium_has_three_layers_of_the_requested_contrast() -> None:

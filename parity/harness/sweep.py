@@ -1,0 +1,239 @@
+"""Sweeps: a grid of cases described in TOML, run resumably.
+
+Example::
+
+    name = "default"             # report name
+    problem = "multiscale_1d"
+    seeds = [0, 1, 2]
+    steps = 10000                # budget of iterative solvers
+    timeout_s = 900              # per case; a case past it is recorded as 'timeout'
+
+    [grid]                       # problem knobs; the Cartesian product is swept
+    omega2 = [15, 30]
+
+    [[solvers]]
+    name = "fbpinn"
+    label = "FBPINN 30x[16,16]"  # optional
+    config = { levels = [30] }   # optional solver knobs
+
+A sweep over several problems lists them as ``[[studies]]``, each a table with the keys
+above but ``name``, ``description`` and ``timeout_s`` (which stay at the top, where
+``seeds`` and ``steps`` give the studies' defaults)::
+
+    name = "default"
+    seeds = [0, 1, 2]
+
+    [[studies]]
+    problem = "multiscale_1d"
+    grid = { omega2 = [15, 30] }
+    solvers = [{ name = "chebyshev" }]
+
+Device count is a sweep axis: ``devices = [1, 2, 4]`` (top level or per study) runs
+each multi-device solver at every count (JAX devices for SciML solvers, ``mpiexec``
+ranks for MPI-parallel classical ones) and every other solver once, on one device.
+The series is a *strong*-scaling one (the same problem on more devices) unless
+``scaling = "weak"``, where the knobs in ``per_device`` grow with the device count so
+that the work per device stays fixed (numbers and list entries are multiplied by it)::
+
+    devices = [1, 2, 4, 8]
+    scaling = "weak"
+    per_device = { n_collocation = 2000, levels = [8] }   # 1D FBPINN: 8 subdomains per device
+
+On a CPU several JAX devices are XLA's simulated ones (the records say so, and reports
+never show them as speed-ups).
+
+Each case runs in its own process (isolation: a crash, a leak or a hang touches one
+case only, the timeout can be enforced and peak memory is per case). Cases whose record
+is already in the store with status ok or diverged are skipped, so a sweep that was
+interrupted is finished by running it again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from parity.harness import parallel, registry
+from parity.harness.run import Case, build_record
+from parity.harness.store import Store
+from parity.knobs import ParameterError, split_overrides
+from parity.solvers.base import Budget
+
+_TOP_KEYS = {"name", "problem", "seeds", "steps", "timeout_s", "grid", "solvers", "description", "studies", "devices", "scaling", "per_device"}
+_STUDY_KEYS = {"problem", "seeds", "steps", "grid", "solvers", "devices", "scaling", "per_device"}
+_SOLVER_KEYS = {"name", "label", "config", "seeds"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+    name: str
+    description: str
+    cases: tuple[Case, ...]
+    timeout_s: float
+
+
+def load_sweep(path: str | os.PathLike[str]) -> Sweep:
+    """Parse and validate a sweep file into its list of cases."""
+    with open(path, "rb") as handle:
+        spec = tomllib.load(handle)
+    where = f"sweep {os.fspath(path)!r}"
+    unknown = set(spec) - _TOP_KEYS
+    if unknown:
+        raise ParameterError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_TOP_KEYS)}")
+    if "studies" in spec:
+        if "problem" in spec or "solvers" in spec:
+            raise ParameterError(f"{where}: give either 'studies' or a top-level 'problem' and 'solvers', not both")
+        cases = []
+        for index, study in enumerate(spec["studies"]):
+            unknown = set(study) - _STUDY_KEYS
+            if unknown:
+                raise ParameterError(f"{where}: studies[{index}] has unknown key(s) {sorted(unknown)}; allowed: {sorted(_STUDY_KEYS)}")
+            defaults = {key: spec[key] for key in ("seeds", "steps", "devices", "scaling", "per_device") if key in spec}
+            cases += _study_cases({**defaults, **study}, f"{where}, studies[{index}]")
+    else:
+        cases = _study_cases(spec, where)
+    return Sweep(spec.get("name", Path(path).stem), spec.get("description", ""), tuple(cases), float(spec.get("timeout_s", 3600)))
+
+
+def _study_cases(spec: dict[str, Any], where: str) -> list[Case]:
+    """The cases of one problem's grid times its solvers, seeds and device counts."""
+    for required in ("problem", "solvers"):
+        if required not in spec:
+            raise ParameterError(f"{where}: missing required key {required!r}")
+    problem_cls = registry.problem_class(spec["problem"])
+    seeds = [int(s) for s in spec.get("seeds", [0])]
+    steps = int(spec.get("steps", Budget().steps))
+    device_counts, scaling, per_device = _device_axis(spec, where)
+    grid = spec.get("grid", {})
+    for knob, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ParameterError(f"{where}: grid.{knob} must be a non-empty list; got {values!r}")
+
+    cases: list[Case] = []
+    for values in itertools.product(*grid.values()):
+        problem_knobs = dict(zip(grid, values))
+        for entry in spec["solvers"]:
+            unknown = set(entry) - _SOLVER_KEYS
+            if unknown:
+                raise ParameterError(f"{where}: solver entry has unknown key(s) {sorted(unknown)}; allowed: {sorted(_SOLVER_KEYS)}")
+            solver_cls = registry.solver_class(entry["name"])
+            parallel = solver_cls.multi_device or solver_cls.mpi_parallel
+            solver_seeds = [int(s) for s in entry.get("seeds", seeds)]
+            for count in device_counts if parallel else [1]:
+                problem_scaled, solver_scaled = _scaled(per_device, count, problem_cls, solver_cls, where)
+                problem = problem_cls.from_overrides({**problem_knobs, **problem_scaled})
+                solver = solver_cls.from_overrides({**entry.get("config", {}), **solver_scaled})
+                series = scaling if parallel and len(device_counts) > 1 else ""
+                label = entry.get("label", "") or (_weak_label(solver_cls.name, per_device) if series == "weak" else "")
+                for seed in solver_seeds[:1] if solver_cls.deterministic else solver_seeds:
+                    cases.append(Case(problem, solver, seed, Budget(steps=steps, devices=count), label, series))
+    return cases
+
+
+def _weak_label(solver: str, per_device: dict[str, Any]) -> str:
+    """One label for a weak series, whose knobs (and so default labels) change with the device count."""
+    knobs = ", ".join(f"{key}={_short(value)}" for key, value in per_device.items())
+    return f"{solver} [per device: {knobs}]"
+
+
+def _short(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _device_axis(spec: dict[str, Any], where: str) -> tuple[list[int], str, dict[str, Any]]:
+    """(device counts, scaling kind, knobs per device) of a study, validated."""
+    counts = spec.get("devices", [1])
+    if not isinstance(counts, list) or not counts or not all(isinstance(c, int) and c >= 1 for c in counts):
+        raise ParameterError(f"{where}: devices must be a non-empty list of integers >= 1; got {counts!r}")
+    scaling = spec.get("scaling", "strong")
+    if scaling not in ("strong", "weak"):
+        raise ParameterError(f"{where}: scaling must be 'strong' or 'weak'; got {scaling!r}")
+    per_device = spec.get("per_device", {})
+    if (scaling == "weak") != bool(per_device):
+        raise ParameterError(f"{where}: a weak-scaling study names the knobs that grow with the device count in per_device, and only it does")
+    return sorted(set(counts)), scaling, per_device
+
+
+def _scaled(per_device: dict[str, Any], count: int, problem_cls: type, solver_cls: type, where: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``per_device`` knobs times ``count``, routed to the problem or the solver by name."""
+
+    def times(value: Any) -> Any:
+        if isinstance(value, list):
+            return [times(v) for v in value]
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return value * count
+        raise ParameterError(f"{where}: per_device values must be numbers or lists of numbers; got {value!r}")
+
+    pairs = [f"{key}={0}" for key in per_device]
+    try:
+        problem_keys, solver_keys = split_overrides(pairs, problem_cls, solver_cls)
+    except ParameterError as exc:
+        raise ParameterError(f"{where}: per_device: {exc}") from exc
+    by_bare = {key.partition(".")[2] if key.partition(".")[0] in ("problem", "solver") else key: times(v) for key, v in per_device.items()}
+    return {k: by_bare[k] for k in problem_keys}, {k: by_bare[k] for k in solver_keys}
+
+
+def run_sweep(sweep: Sweep, store: Store, *, quiet: bool = False) -> list[dict[str, Any]]:
+    """Run every unfinished case of ``sweep``, one process each, with a progress bar and ETA."""
+    from tqdm import tqdm
+
+    finished = store.finished_keys()
+    todo = [c for c in sweep.cases if c.key() not in finished]
+    skipped = len(sweep.cases) - len(todo)
+    if skipped and not quiet:
+        print(f"parity: {skipped} of {len(sweep.cases)} cases already finished in {store.root}; skipping them", file=sys.stderr)
+    records = []
+    with tqdm(todo, desc=f"sweep {sweep.name}", unit="case", disable=quiet, dynamic_ncols=True) as bar:
+        for case in bar:
+            on = f" devices={case.devices}" if case.devices > 1 else ""
+            bar.set_postfix_str(f"{case.display_label} {_problem_tag(case)} seed={case.seed}{on}")
+            records.append(_run_in_subprocess(case, store, sweep.timeout_s))
+    return records
+
+
+def _problem_tag(case: Case) -> str:
+    defaults = type(case.problem)().params()
+    return " ".join(f"{k}={v}" for k, v in case.problem.params().items() if defaults[k] != v)
+
+
+def _command(case: Case, store: Store) -> list[str]:
+    launcher = parallel.mpiexec_command(case.devices) if case.uses_mpi and case.devices > 1 else []
+    args = [*launcher, sys.executable, "-m", "parity", "run", case.problem.name, "--solver", case.solver.name]
+    for prefix, params in (("problem", case.problem.params()), ("solver", case.solver.params())):
+        for key, value in params.items():
+            text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+            args += ["--set", f"{prefix}.{key}={text}"]
+    args += ["--seed", str(case.seed), "--steps", str(case.budget.steps), "--devices", str(case.devices)]
+    args += ["--store", str(store.root), "--json", "--quiet"]
+    if case.scaling:
+        args += ["--scaling", case.scaling]
+    if case.label:
+        args += ["--label", case.label]
+    return args
+
+
+def _run_in_subprocess(case: Case, store: Store, timeout_s: float) -> dict[str, Any]:
+    """Run one case in a fresh interpreter; a kill, crash or timeout is itself recorded."""
+    import datetime as dt
+
+    created = dt.datetime.now(dt.UTC)
+    started = time.perf_counter()
+    try:
+        done = subprocess.run(_command(case, store), capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        status, message = "timeout", f"case exceeded the sweep's timeout_s = {timeout_s:g} s"
+    else:
+        lines = done.stdout.strip().splitlines()
+        if done.returncode == 0 and lines:
+            return json.loads(lines[-1])
+        status, message = "error", f"worker exited with code {done.returncode}: {done.stderr.strip()[-2000:]}"
+    record = build_record(case, created, status, message, None, {}, float("nan"), time.perf_counter() - started)
+    return store.append(record, None)

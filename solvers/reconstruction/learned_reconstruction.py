@@ -1,0 +1,317 @@
+"""What learned reconstructors share: real channels, a unit-norm operator, a CNN block and supervised training.
+
+A learned reconstructor is an Equinox module ``model(observation, operator) -> image`` that
+unrolls an iterative scheme with convolutional networks in place of hand-made updates. It is
+trained to minimise the mean squared error to the ground truths of the *train* split; the
+checkpoint with the best mean PSNR on the *validation* split is the one returned, so the test
+split is only ever scored (through the evaluator), never used to choose. The model sees
+A / ||A|| and y / ||A|| (Adler & Öktem 2018), so its inputs are O(1) whatever the operator.
+
+Training is data-parallel over ``budget.devices`` JAX devices: the parameters, the operator's
+arrays and the train split are replicated, each step's batch of indices is split over the
+devices (padded to a multiple of their count, the padding masked out of the mean), and XLA
+all-reduces the gradient. Checkpoint reconstructions are split over the devices the same way.
+One device runs the same code on a one-device mesh.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from typing import ClassVar, Protocol
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, Float, Inexact, PyTree
+
+from parity import devices as device_mesh
+from parity.knobs import ParameterError, at_least, knob, positive
+from parity.numerics import image_quality
+from parity.operators import ImagingOperator, operator_norm
+from parity.problems.base import Problem
+from parity.problems.inverse import InverseProblem
+from parity.solvers.base import Budget, Checkpoint, Evaluator, ProgressFn, Solver, SolveResult, Status
+from parity.solvers.physics_informed.training import parameter_count
+from parity.solvers.reconstruction.classical_reconstruction import in_chunks
+
+CLIP_NORM = 1.0
+"""Global gradient-norm clip (Adler & Öktem 2018): one bad batch cannot throw the unrolled scheme off."""
+EVAL_CHUNK = 32
+"""Most samples reconstructed per call at checkpoints and in ``predict``."""
+
+OPTIMISERS: dict[str, Callable[[optax.Schedule], optax.GradientTransformation]] = {
+    "adam": lambda rate: optax.adam(rate, b2=0.99),  # Adler & Öktem 2018's settings
+    "rmsprop": lambda rate: optax.rmsprop(rate),  # Adler & Öktem 2017's choice
+}
+
+
+def to_channels(z: Inexact[Array, "*spatial"]) -> Float[Array, "c *spatial"]:
+    """A real array as one channel, a complex one as two (real, imaginary)."""
+    return jnp.stack([z.real, z.imag]) if jnp.iscomplexobj(z) else z[None]
+
+
+def from_channels(channels: Float[Array, "c *spatial"], complex_valued: bool) -> Inexact[Array, "*spatial"]:
+    """The inverse of :func:`to_channels` (reads the first one or two channels)."""
+    return jax.lax.complex(channels[0], channels[1]) if complex_valued else channels[0]
+
+
+def field_channels(operator: ImagingOperator) -> int:
+    """Real channels per image or datum of the operator's field."""
+    return 2 if operator.complex_valued else 1
+
+
+class NormalisedOperator(ImagingOperator):
+    """A / ||A||: gradients and back-projections of unit-scale data stay O(1) for any operator.
+
+    Applied to data divided by ||A|| too, its pseudo-inverse gives the original operator's
+    reconstruction, and its data-fit gradient is A^H(Ax - y) / ||A||^2.
+    """
+
+    operator: ImagingOperator
+    scale: float
+    image_shape: tuple[int, int]
+    data_shape: tuple[int, ...]
+    complex_valued: bool
+
+    def __init__(self, operator: ImagingOperator, norm: float):
+        self.operator = operator
+        self.scale = 1.0 / norm
+        self.image_shape = operator.image_shape
+        self.data_shape = operator.data_shape
+        self.complex_valued = operator.complex_valued
+
+    def forward(self, image: Inexact[Array, "h w"]) -> Inexact[Array, "..."]:
+        return self.scale * self.operator.forward(image)
+
+    def adjoint(self, data: Inexact[Array, "..."]) -> Inexact[Array, "h w"]:
+        return self.scale * self.operator.adjoint(data)
+
+    def pseudo_inverse(self, data: Inexact[Array, "..."]) -> Inexact[Array, "h w"]:
+        return self.operator.pseudo_inverse(data) / self.scale
+
+
+class ConvNet(eqx.Module):
+    """``depth`` 3x3 convolutions, ``width`` channels wide, with per-channel PReLUs between: both papers' block.
+
+    Weights are drawn on the host (Equinox's uniform +-1/sqrt(fan in)): eager JAX sampling
+    compiles one program per weight shape, seconds on a CPU. ``final_scale`` multiplies the
+    last layer's weights and bias; 0 makes the block output zero at first, so an unrolled
+    scheme starts from its initial guess.
+    """
+
+    weights: tuple[Float[Array, "o i *kernel"], ...]
+    biases: tuple[Float[Array, "o *ones"], ...]
+    slopes: tuple[Float[Array, "w *ones"], ...]
+
+    def __init__(
+        self, in_channels: int, out_channels: int, width: int, depth: int, spatial_dims: int, rng: np.random.Generator, final_scale: float = 1.0
+    ):
+        sizes = [in_channels, *[width] * (depth - 1), out_channels]
+        scales = [1.0] * (depth - 1) + [final_scale]
+        ones = (1,) * spatial_dims
+
+        def uniform(shape: tuple[int, ...], fan_in: int, scale: float) -> Float[Array, "..."]:
+            return jnp.asarray((scale / np.sqrt(fan_in) * rng.uniform(-1.0, 1.0, shape)).astype(np.float32))
+
+        layers = list(zip(sizes[:-1], sizes[1:], scales, strict=True))
+        self.weights = tuple(uniform((n_out, n_in, *(3,) * spatial_dims), n_in * 3**spatial_dims, scale) for n_in, n_out, scale in layers)
+        self.biases = tuple(uniform((n_out, *ones), n_in * 3**spatial_dims, scale) for n_in, n_out, scale in layers)
+        self.slopes = tuple(jnp.asarray(np.full((width, *ones), 0.25, np.float32)) for _ in range(depth - 1))
+
+    def __call__(self, z: Float[Array, "c *spatial"]) -> Float[Array, "o *spatial"]:
+        strides = (1,) * (z.ndim - 1)
+        for layer, (weight, bias) in enumerate(zip(self.weights, self.biases, strict=True)):
+            z = jax.lax.conv_general_dilated(z[None], weight, strides, "SAME")[0] + bias
+            if layer < len(self.slopes):
+                z = jnp.where(z >= 0, z, self.slopes[layer] * z)
+        return z
+
+
+class Reconstructor(Protocol):
+    """An Equinox module mapping one observation (of a unit-norm operator) to an image of its field."""
+
+    def __call__(self, observation: Inexact[Array, "..."], operator: ImagingOperator) -> Inexact[Array, "h w"]: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnedReconstruction(Solver):
+    """The training knobs of every learned reconstructor; subclasses give the network."""
+
+    family: ClassVar[str] = "sciml"
+    multi_device: ClassVar[bool] = True
+
+    learning_rate: float = knob(1e-3, "initial learning rate (cosine decay to 0 over the step budget)", "finite number > 0", positive)
+    optimiser: str = knob("adam", "optimiser (adam: beta2 = 0.99 as in Adler & Öktem 2018)", " | ".join(OPTIMISERS), OPTIMISERS.__contains__)
+    batch_size: int = knob(8, "training samples per step (at most the train split's size is used)", "integer >= 1", at_least(1))
+    checkpoint_every: int = knob(500, "optimiser steps between checkpoints (validation PSNR and test metrics)", "integer >= 1", at_least(1))
+
+    @classmethod
+    def supports(cls, problem: Problem) -> bool:
+        return isinstance(problem, InverseProblem) and problem.linear
+
+    @abc.abstractmethod
+    def network(self, operator: ImagingOperator, rng: np.random.Generator) -> Reconstructor:
+        """The untrained reconstructor for ``operator`` (already normalised to unit norm)."""
+
+    def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
+        assert isinstance(problem, InverseProblem)
+        return train_reconstructor(
+            problem, self.network, OPTIMISERS[self.optimiser], self.learning_rate,
+            budget=budget, seed=seed, evaluator=evaluator, progress=progress,
+            batch_size=self.batch_size, checkpoint_every=self.checkpoint_every,
+        )
+
+
+def minibatches(n: int, size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Index batches of a fresh permutation per epoch (an epoch's remainder is dropped)."""
+    while True:
+        order = rng.permutation(n)
+        for start in range(0, n - size + 1, size):
+            yield order[start : start + size].astype(np.int32)
+
+
+def padded_batch(indices: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``indices`` padded to a multiple of ``count`` (with copies of the first), and the mask that is 0 on the padding."""
+    mask = device_mesh.pad_weights(np.ones(len(indices), np.float32), count)
+    return device_mesh.pad_rows(np.asarray(indices, np.int32), count), mask
+
+
+def masked_mean(values: Float[Array, "b ..."], mask: Float[Array, " b"]) -> Float[Array, ""]:
+    """The mean over the samples with mask 1 (and over every other axis)."""
+    per_sample = jnp.sum(values.reshape(len(values), -1), axis=1) / np.prod(values.shape[1:])
+    return jnp.sum(mask * per_sample) / jnp.sum(mask)
+
+
+def train_reconstructor(
+    problem: InverseProblem,
+    network: Callable[[ImagingOperator, np.random.Generator], Reconstructor],
+    optimiser: Callable[[optax.Schedule], optax.GradientTransformation],
+    learning_rate: float,
+    *,
+    budget: Budget,
+    seed: int,
+    evaluator: Evaluator,
+    progress: ProgressFn,
+    batch_size: int,
+    checkpoint_every: int,
+) -> SolveResult:
+    """Fit ``network`` to the train split by mean squared error; return its best-validation checkpoint.
+
+    Every step is timed and the clock stops at the budget's seconds; a non-finite loss stops
+    training with status ``diverged``. Checkpoints (every ``checkpoint_every`` steps and at the
+    end) score the validation and test splits outside the training clock.
+    """
+    t0 = time.perf_counter()
+    train, validation = problem.dataset("train"), problem.dataset("validation")
+    if len(train.truths) == 0:
+        raise ParameterError(f"{problem.name}: a learned reconstructor needs training samples; the train split is empty")
+    raw_operator = problem.operator()
+    norm = operator_norm(raw_operator)
+    operator = NormalisedOperator(raw_operator, norm)
+    params, static = eqx.partition(network(operator, np.random.default_rng([seed, 0])), eqx.is_inexact_array)
+    operator_arrays, operator_static = eqx.partition(operator, eqx.is_array)
+    field = jnp.complex64 if operator.complex_valued else jnp.float32
+    mesh = device_mesh.mesh(budget.devices)
+    replicated, split_rows = device_mesh.replicated(mesh), device_mesh.split(mesh)
+
+    def split(tree: PyTree) -> PyTree:
+        """Arrays split along their first axis (samples) over the devices."""
+        return jax.device_put(tree, split_rows)
+
+    params, operator_arrays = jax.device_put((params, operator_arrays), replicated)
+    train_data = jax.device_put((jnp.asarray(train.observations, field), jnp.asarray(train.truths, jnp.float32)), replicated)
+    transform = optax.chain(optax.clip_by_global_norm(CLIP_NORM), optimiser(optax.cosine_decay_schedule(learning_rate, budget.steps)))
+    opt_state = jax.jit(transform.init)(params)  # jit: the state is replicated like the parameters
+    setup_s = time.perf_counter() - t0
+
+    def reconstruct(p: PyTree, op: PyTree, y: Inexact[Array, "b ..."]) -> Inexact[Array, "b h w"]:
+        model, unit_operator = eqx.combine(p, static), eqx.combine(op, operator_static)
+        return jax.vmap(lambda y_: model(y_ / norm, unit_operator))(y)
+
+    def loss_fn(p: PyTree, op: PyTree, y: Inexact[Array, "b ..."], x: Float[Array, "b h w"], mask: Float[Array, " b"]) -> Float[Array, ""]:
+        error = reconstruct(p, op, y) - x
+        return masked_mean(jnp.square(error.real) + jnp.square(error.imag), mask)
+
+    def step(p: PyTree, s: PyTree, op: PyTree, data: PyTree, batch: tuple[Array, Array]) -> tuple[PyTree, PyTree, Float[Array, ""]]:
+        """One optimiser step on the batch ``(indices, mask)`` of the train split (an argument, not a constant)."""
+        observations, truths = data
+        indices, mask = batch
+        loss, grads = jax.value_and_grad(loss_fn)(p, op, observations[indices], truths[indices], mask)
+        updates, s = transform.update(grads, s, p)
+        return optax.apply_updates(p, updates), s, loss
+
+    def pictures(p: PyTree, op: PyTree, y: Inexact[Array, "b ..."]) -> Float[Array, "b h w"]:
+        return jnp.abs(reconstruct(p, op, y)) if operator.complex_valued else reconstruct(p, op, y)
+
+    batch_size = min(batch_size, len(train.truths))
+    chunk = device_mesh.padded_size(min(EVAL_CHUNK, max(len(validation.truths), len(evaluator.x_test))), budget.devices)
+    t0 = time.perf_counter()
+    batch_shape = split(padded_batch(np.zeros(batch_size, np.int32), budget.devices))
+    train_step = jax.jit(step).lower(params, opt_state, operator_arrays, train_data, batch_shape).compile()
+    picture_chunk = jax.jit(pictures).lower(params, operator_arrays, split(jnp.zeros((chunk, *operator.data_shape), field))).compile()
+    compile_s = time.perf_counter() - t0
+
+    def images(p: PyTree, data: Inexact[np.ndarray, "m ..."]) -> Float[np.ndarray, "m h w"]:
+        """Reconstructions in chunks of one compiled size (the last one padded), split over the devices."""
+        return in_chunks(lambda part: picture_chunk(p, operator_arrays, split(part)), np.asarray(data, field), chunk)
+
+    def checkpoint(step_: int, wall: float, loss: float) -> tuple[Checkpoint, float]:
+        t = time.perf_counter()
+        pairs = zip(images(params, validation.observations), validation.truths, strict=True)
+        validation_psnr = float(np.mean([image_quality.psnr(r, x) for r, x in pairs]))
+        metrics = evaluator(images(params, evaluator.x_test))
+        point = Checkpoint(wall_s=wall, step=step_, metrics=metrics, loss=loss, details={"validation_psnr": validation_psnr})
+        return point, time.perf_counter() - t
+
+    first, eval_s = checkpoint(0, 0.0, float("nan"))
+    trace = [first]
+    best_params, best = params, first
+    progress(0, budget.steps, {})
+    sampler = minibatches(len(train.truths), batch_size, np.random.default_rng([seed, 1]))
+    status: Status = "ok"
+    message = ""
+    done, train_s, losses = 0, 0.0, []
+    while done < budget.steps:
+        t = time.perf_counter()
+        new_params, new_state, loss = train_step(params, opt_state, operator_arrays, train_data, split(padded_batch(next(sampler), budget.devices)))
+        loss = float(loss)  # blocks until the step is finished
+        train_s += time.perf_counter() - t
+        if not np.isfinite(loss):
+            status, message = "diverged", f"non-finite loss at step {done + 1}"
+            break
+        params, opt_state, done = new_params, new_state, done + 1
+        losses.append(loss)
+        out_of_time = train_s > budget.seconds and done < budget.steps
+        if done % checkpoint_every == 0 or done == budget.steps or out_of_time:
+            point, dt = checkpoint(done, train_s, float(np.mean(losses)))
+            eval_s += dt
+            trace.append(point)
+            losses = []
+            if point.details["validation_psnr"] > best.details["validation_psnr"]:
+                best_params, best = params, point
+            progress(done, budget.steps, {"loss": point.loss, "val_psnr": point.details["validation_psnr"]})
+        if out_of_time:
+            status, message = "timeout", f"time budget of {budget.seconds:g} s spent after {done} steps"
+            break
+
+    return SolveResult(
+        status=status,
+        trace=trace,
+        trace_kind="iterative",
+        predict=lambda data: images(best_params, data),
+        timings={"setup_s": setup_s, "compile_s": compile_s, "train_s": train_s, "eval_s": eval_s},
+        info={
+            "steps": done,
+            "n_params": parameter_count(best_params),
+            "best_step": best.step,
+            "best_validation_psnr": best.details["validation_psnr"],
+            "n_train": len(train.truths),
+            "devices": budget.devices,
+        },
+        message=message,
+    )
