@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from parity.cli import main
-from parity.harness import Case, Store, load_records, load_sweep, run_case
+from parity.harness import Case, Store, load_records, load_sweep, run_case, run_sweep
 from parity.harness.run import UnsupportedError
 from parity.knobs import ParameterError, knob
 from parity.problems import ForwardProblem, MultiScale1D
@@ -222,3 +222,22 @@ def test_a_knob_added_with_its_old_behaviour_as_default_keeps_case_keys(problem:
 
     assert Case(problem, PINNWithNewKnob(width=32), seed=1).key() == Case(problem, PINN(width=32), seed=1).key()
     assert Case(problem, PINNWithNewKnob(width=32, dropout=0.1), seed=1).key() != Case(problem, PINN(width=32), seed=1).key()
+
+
+def test_a_sweep_reruns_exactly_the_cases_whose_records_are_damaged(tmp_path: Path) -> None:
+    sweep_file = tmp_path / "damaged.toml"
+    sweep_file.write_text('name = "damaged"\nproblem = "multiscale_1d"\ngrid = { omega2 = [10.0, 20.0, 30.0] }\n'
+                          'solvers = [{ name = "chebyshev", config = { resolutions = [32, 64] } }]\n')
+    sweep = load_sweep(sweep_file)
+    store = Store(tmp_path / "store")
+    run_sweep(sweep, store, quiet=True)
+    paths = sorted(store.records_dir.glob("*.json"))
+    truncated, foreign = paths[0], paths[1]
+    lost = {json.loads(p.read_text())["case_key"] for p in (truncated, foreign)}
+    truncated.write_text(truncated.read_text()[:60])
+    foreign.write_text('{"hello": "world"}')
+
+    rerun = run_sweep(sweep, store, quiet=True)
+    assert sorted(r["case_key"] for r in rerun) == sorted(lost)
+    frame = load_records(store.root, quiet=True)
+    assert sorted(frame["case_key"]) == sorted(c.key() for c in sweep.cases) and (frame["status"] == "ok").all()

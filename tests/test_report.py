@@ -315,3 +315,34 @@ def test_report_without_scaling_records_has_no_scaling_section(store: Store, tmp
     out = tmp_path / "report"
     text = write_report(store, out).read_text()
     assert "Scaling with device count" not in text and not list(out.glob("scaling_*.png"))
+
+
+def _damage(store: Store) -> dict[str, str]:
+    """Four kinds of damage beside the good records; returns each file's name and the reason it must be skipped for."""
+    records = store.records_dir
+    (records / "truncated.json").write_text('{\n "record_id": "x",\n "case_key": "x",\n "status": "o')
+    (records / "foreign.json").write_text("[1, 2, 3]")
+    (records / "incomplete.json").write_text('{"record_id": "y", "case_key": "y", "status": "ok"}')
+    orphan = store.append(_record("orphan", label="pinn", seed=5), _trace([0.0, 1.0], [1.0, 0.1]))
+    (store.root / orphan["trace_path"]).unlink()
+    return {"truncated.json": "not readable JSON", "foreign.json": "not a record object",
+            "incomplete.json": "missing field(s) created_utc, problem, solver, seed", f"{orphan['record_id']}.json": "trace file"}
+
+
+def test_a_damaged_store_is_reported_file_by_file_and_the_report_still_written(
+        store: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    damaged = _damage(store)
+    index = write_report(store, tmp_path / "r", title="toy report")
+    assert "9 records" in index.read_text()  # exactly the good ones
+    lines = [line for line in capsys.readouterr().err.splitlines() if "skipping damaged record" in line]
+    assert len(lines) == len(damaged)
+    for name, why in damaged.items():
+        assert any(name in line and why in line for line in lines), (name, lines)
+
+
+def test_a_store_with_nothing_usable_fails_naming_the_store(tmp_path: Path) -> None:
+    store = Store(tmp_path / "store")
+    store.records_dir.mkdir(parents=True)
+    (store.records_dir / "truncated.json").write_text('{"record_id": "x", "case')
+    with pytest.raises(ValueError, match=r"cannot write report from store .*store.*0 records"):
+        write_report(store, tmp_path / "r")

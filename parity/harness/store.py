@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,12 @@ import pandas as pd
 
 FINISHED = ("ok", "diverged")
 """Statuses a rerun of a sweep does not repeat; ``error`` and ``timeout`` are retried."""
+REQUIRED_FIELDS = ("record_id", "case_key", "created_utc", "status", "problem", "solver", "seed")
+"""What a record must hold to be read at all; a file without them is skipped as damaged."""
+
+
+class DamagedRecord(ValueError):
+    """A file under ``records/`` that is not a usable record (truncated, foreign, incomplete)."""
 
 
 class Store:
@@ -61,20 +68,47 @@ class Store:
         _atomic_write(self.records_dir / f"{record['record_id']}.json", json.dumps(record, indent=1, sort_keys=True))
         return record
 
-    def raw_records(self) -> list[dict[str, Any]]:
+    def raw_records(self, *, quiet: bool = False) -> list[dict[str, Any]]:
+        """Every readable record; each damaged file is skipped with one line on stderr naming it and why.
+
+        A sweep's resume therefore treats a damaged record's case as not done, and a report
+        is written from what is left.
+        """
         if not self.records_dir.is_dir():
             return []
-        return [json.loads(p.read_text()) for p in sorted(self.records_dir.glob("*.json"))]
+        records = []
+        for path in sorted(self.records_dir.glob("*.json")):
+            try:
+                records.append(self._read_record(path))
+            except DamagedRecord as exc:
+                if not quiet:
+                    print(f"parity: skipping damaged record {path}: {exc}", file=sys.stderr)
+        return records
+
+    def _read_record(self, path: Path) -> dict[str, Any]:
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DamagedRecord(f"not readable JSON ({exc})") from exc
+        if not isinstance(record, dict):
+            raise DamagedRecord(f"a JSON {type(record).__name__}, not a record object")
+        missing = [name for name in REQUIRED_FIELDS if name not in record]
+        if missing:
+            raise DamagedRecord(f"missing field(s) {', '.join(missing)}")
+        for kind in ("trace_path", "field_path"):
+            linked = record.get(kind)
+            if isinstance(linked, str) and linked and not (self.root / linked).is_file():
+                raise DamagedRecord(f"its {kind.removesuffix('_path')} file {linked} is missing")
+        return record
 
     def finished_keys(self) -> set[str]:
-        return {r["case_key"] for r in self.raw_records() if r.get("status") in FINISHED}
+        return {r["case_key"] for r in self.raw_records(quiet=True) if r.get("status") in FINISHED}
 
     def trace(self, record: dict[str, Any] | pd.Series) -> pd.DataFrame:
         path = record.get("trace_path") if hasattr(record, "get") else None
         if not path or (isinstance(path, float) and pd.isna(path)):
             return pd.DataFrame(columns=["wall_s", "step", "loss", "rel_l2", "norm_l1", "max_abs"])
         return pd.read_csv(self.root / path)
-
 
     def field(self, record: dict[str, Any] | pd.Series) -> np.ndarray | None:
         """The record's solution picture (see :meth:`ForwardProblem.snapshot`), if it has one."""
@@ -84,9 +118,12 @@ class Store:
         return np.load(self.root / path)
 
 
-def load_records(root: str | os.PathLike[str] = "results") -> pd.DataFrame:
-    """Every record in the store at ``root`` as one flat DataFrame (one row per record)."""
-    raw = Store(root).raw_records()
+def load_records(root: str | os.PathLike[str] = "results", *, quiet: bool = False) -> pd.DataFrame:
+    """Every readable record in the store at ``root`` as one flat DataFrame (one row per record).
+
+    Damaged files are skipped, each named on stderr unless ``quiet``.
+    """
+    raw = Store(root).raw_records(quiet=quiet)
     if not raw:
         return pd.DataFrame()
     frame = pd.json_normalize(raw)
