@@ -241,3 +241,135 @@ def test_a_sweep_reruns_exactly_the_cases_whose_records_are_damaged(tmp_path: Pa
     assert sorted(r["case_key"] for r in rerun) == sorted(lost)
     frame = load_records(store.root, quiet=True)
     assert sorted(frame["case_key"]) == sorted(c.key() for c in sweep.cases) and (frame["status"] == "ok").all()
+
+
+LAUNCHER_SWEEP = """
+name = "launcher"
+problem = "multiscale_1d"
+seeds = [0]
+steps = 200
+timeout_s = 300
+grid = {{ omega2 = [{omegas}] }}
+solvers = [
+    {{ name = "chebyshev", config = {{ resolutions = [32, 256] }} }},
+    {{ name = "fbpinn", label = "small fbpinn", config = {{ levels = [8], steps_per_dispatch = 100 }} }},
+]
+"""
+
+
+@pytest.mark.slow
+def test_a_case_forked_from_the_launcher_records_what_a_fresh_interpreter_does(tmp_path: Path) -> None:
+    sweep_file = tmp_path / "launcher.toml"
+    sweep_file.write_text(LAUNCHER_SWEEP.format(omegas="20.0"))
+    sweep = load_sweep(sweep_file)
+    forked = run_sweep(sweep, Store(tmp_path / "forked"), quiet=True)
+    fresh = run_sweep(sweep, Store(tmp_path / "fresh"), quiet=True, launcher=False)
+    assert [r["solver"] for r in forked] == [r["solver"] for r in fresh] == ["chebyshev", "fbpinn"]
+    for a, b in zip(forked, fresh, strict=True):
+        assert a["status"] == b["status"] == "ok" and a["forked"] and not b["forked"]
+        assert set(a) == set(b)
+        for name in ("rel_l2", "norm_l1", "max_abs"):
+            assert a[name] == pytest.approx(b[name], rel=1e-6, abs=1e-12), name
+        assert a["steps"] == b["steps"] and a["case_key"] == b["case_key"] and a["git_commit"] == b["git_commit"]
+        for name in ("setup_s", "solve_s", "total_s", "peak_rss_mb", "device_count"):
+            assert (a[name] is None) == (b[name] is None), name
+    fbpinn_forked, fbpinn_fresh = (Store(tmp_path / kind).trace(records[1]) for kind, records in (("forked", forked), ("fresh", fresh)))
+    assert list(fbpinn_forked["step"]) == list(fbpinn_fresh["step"])
+    np.testing.assert_allclose(fbpinn_forked["rel_l2"], fbpinn_fresh["rel_l2"], rtol=1e-6)
+    assert forked[1]["compile_s"] > 0  # compiled afresh: nothing compiled is inherited
+
+
+def test_a_case_that_crashes_its_forked_process_is_an_error_and_the_sweep_goes_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from parity.harness.launcher import Launcher
+
+    sweep_file = tmp_path / "crash.toml"
+    sweep_file.write_text('problem = "multiscale_1d"\ngrid = { omega2 = [10.0, 20.0, 30.0] }\n'
+                          'solvers = [{ name = "chebyshev", config = { resolutions = [32, 256] } }]\n')
+    sweep = load_sweep(sweep_file)
+    assert [c.solver.name for c in sweep.cases] == ["chebyshev"] * 3
+    crashes = iter([
+        "import os; os._exit(7)",  # a hard exit: no traceback, no record
+        "raise RuntimeError('boom in the child')",  # an uncaught exception
+    ])
+    original = Launcher.run
+    pids = []
+
+    def crash_first_two(self: Launcher, argv: list[str], timeout_s: float) -> object:
+        pids.append(self._process.pid if self._process else None)
+        code = next(crashes, None)
+        return original(self, argv, timeout_s) if code is None else original(self, code, timeout_s, target="builtins:exec")
+
+    monkeypatch.setattr(Launcher, "run", crash_first_two)
+    records = run_sweep(sweep, Store(tmp_path / "store"), quiet=True)
+    assert [r["status"] for r in records] == ["error", "error", "ok"]
+    assert "worker exited with code 7" in records[0]["message"]
+    assert "worker exited with code 1" in records[1]["message"] and "RuntimeError: boom in the child" in records[1]["message"]
+    assert records[2]["forked"] and records[2]["rel_l2"] < 1e-6
+    assert pids[1] == pids[2] and pids[1] is not None  # one launcher served every case
+    frame = load_records(tmp_path / "store", quiet=True)
+    assert sorted(frame["status"]) == ["error", "error", "ok"]
+
+
+def test_a_forked_case_past_its_timeout_is_killed_and_recorded_as_timeout(tmp_path: Path) -> None:
+    from parity.harness.launcher import Launcher
+
+    with Launcher() as launcher:
+        started = time.monotonic()
+        outcome = launcher.run("import os, time; print(os.getpid(), flush=True); time.sleep(60)", 1.0, target="builtins:exec")
+        assert outcome.timed_out and time.monotonic() - started < 30
+        pid = int(outcome.stdout.split()[0])
+        assert not Path(f"/proc/{pid}").exists()  # killed and reaped, no zombie left
+        again = launcher.run("print('still serving')", 30, target="builtins:exec")
+        assert again.returncode == 0 and again.stdout.strip() == "still serving"
+
+    sweep_file = tmp_path / "slow.toml"
+    sweep_file.write_text('problem = "multiscale_1d"\nsteps = 100000\ntimeout_s = 0.5\nsolvers = [{ name = "fbpinn", config = { levels = [8] } }]\n')
+    (record,) = run_sweep(load_sweep(sweep_file), Store(tmp_path / "store"), quiet=True)
+    assert record["status"] == "timeout" and "timeout_s = 0.5" in record["message"]
+
+
+def _session_members(session: int) -> list[int]:
+    """Live (not zombie) processes of a session, from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session and fields[0] != "Z":  # fields after the name: state, ppid, pgrp, session
+            members.append(int(stat.parent.name))
+    return members
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("kill", ["group", "sweep only"])
+def test_killing_a_sweep_leaves_no_launcher_or_case_behind(tmp_path: Path, kill: str) -> None:
+    sweep_file = tmp_path / "long.toml"
+    sweep_file.write_text('problem = "multiscale_1d"\nsteps = 100000\nsolvers = [{ name = "pinn" }]\n')
+    command = [sys.executable, "-m", "parity", "sweep", str(sweep_file), "--store", str(tmp_path / "store"), "--quiet"]
+    process = subprocess.Popen(command, start_new_session=True)
+    deadline = time.monotonic() + 240
+
+    def launcher_and_child() -> list[int]:
+        found = []
+        for pid in _session_members(process.pid):
+            try:
+                if b"parity.harness.launcher" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    found.append(pid)
+            except OSError:
+                continue
+        return found
+
+    while len(launcher_and_child()) < 2:  # the launcher and the case it forked (a fork keeps the command line)
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.2)
+    if kill == "group":
+        os.killpg(process.pid, signal.SIGKILL)
+    else:
+        process.kill()  # the launcher and the child follow through their parent-death signal
+    process.wait()
+    deadline = time.monotonic() + 30
+    while _session_members(process.pid):
+        assert time.monotonic() < deadline, f"left behind: {_session_members(process.pid)}"
+        time.sleep(0.2)

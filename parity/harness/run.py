@@ -27,6 +27,11 @@ from parity.problems.base import ForwardProblem, Problem
 from parity.problems.inverse import InverseProblem
 from parity.solvers.base import Budget, ProgressFn, Solver, SolveResult
 
+FORKED = False
+"""True in a process forked from a sweep's launcher (:mod:`parity.harness.launcher`), whose
+records say ``forked``: its imports were made before the fork, so its peak RSS counts the
+memory the case itself touched, not a fresh interpreter's import-time peak."""
+
 
 class UnsupportedError(ValueError):
     """A solver was asked to solve a problem it does not support."""
@@ -193,6 +198,7 @@ def build_record(
         "info": info,
     }
     record["scaling"] = case.scaling
+    record["forked"] = FORKED
     try:
         record.update(environment.devices(case.devices, mpi_ranks=case.uses_mpi))
         record.update(environment.peak_memory())

@@ -43,9 +43,13 @@ On a CPU several JAX devices are XLA's simulated ones (the records say so, and r
 never show them as speed-ups).
 
 Each case runs in its own process (isolation: a crash, a leak or a hang touches one
-case only, the timeout can be enforced and peak memory is per case). Cases whose record
-is already in the store with status ok or diverged are skipped, so a sweep that was
-interrupted is finished by running it again.
+case only, the timeout can be enforced and peak memory is per case). A one-device case
+is forked from a launcher process that has done ``parity run``'s imports once (see
+:mod:`parity.harness.launcher`); a case on several devices (MPI ranks, or JAX devices,
+which must be asked for before JAX is imported) starts a fresh interpreter. Cases run
+one at a time, so every record's timings were measured alone on the host. Cases whose
+record is already in the store with status ok or diverged are skipped, so a sweep that
+was interrupted is finished by running it again.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 from parity.harness import parallel, registry
+from parity.harness.launcher import Launcher, LauncherError, Outcome
 from parity.harness.run import Case, build_record
 from parity.harness.store import Store
 from parity.knobs import ParameterError, split_overrides
@@ -181,8 +186,12 @@ def _scaled(per_device: dict[str, Any], count: int, problem_cls: type, solver_cl
     return {k: by_bare[k] for k in problem_keys}, {k: by_bare[k] for k in solver_keys}
 
 
-def run_sweep(sweep: Sweep, store: Store, *, quiet: bool = False) -> list[dict[str, Any]]:
-    """Run every unfinished case of ``sweep``, one process each, with a progress bar and ETA."""
+def run_sweep(sweep: Sweep, store: Store, *, quiet: bool = False, launcher: bool = True) -> list[dict[str, Any]]:
+    """Run every unfinished case of ``sweep``, one process each, with a progress bar and ETA.
+
+    ``launcher=False`` starts every case in a fresh interpreter instead of forking it
+    from the launcher (slower; the records are the same).
+    """
     from tqdm import tqdm
 
     finished = store.finished_keys()
@@ -191,12 +200,23 @@ def run_sweep(sweep: Sweep, store: Store, *, quiet: bool = False) -> list[dict[s
     if skipped and not quiet:
         print(f"parity: {skipped} of {len(sweep.cases)} cases already finished in {store.root}; skipping them", file=sys.stderr)
     records = []
-    with tqdm(todo, desc=f"sweep {sweep.name}", unit="case", disable=quiet, dynamic_ncols=True) as bar:
+    with Launcher() as forker, tqdm(todo, desc=f"sweep {sweep.name}", unit="case", disable=quiet, dynamic_ncols=True) as bar:
         for case in bar:
             on = f" devices={case.devices}" if case.devices > 1 else ""
             bar.set_postfix_str(f"{case.display_label} {_problem_tag(case)} seed={case.seed}{on}")
-            records.append(_run_in_subprocess(case, store, sweep.timeout_s))
+            use = forker if launcher and _forkable(case) else None
+            try:
+                records.append(_run_case_process(case, store, sweep.timeout_s, use))
+            except LauncherError as exc:  # the launcher failed, not the case: this and later cases start afresh
+                print(f"parity: {exc}\nparity: running the remaining cases in fresh interpreters", file=sys.stderr)
+                launcher = False
+                records.append(_run_case_process(case, store, sweep.timeout_s, None))
     return records
+
+
+def _forkable(case: Case) -> bool:
+    """Whether a case may be forked from the launcher: on one device (no mpiexec, no XLA_FLAGS to set first)."""
+    return case.devices == 1
 
 
 def _problem_tag(case: Case) -> str:
@@ -205,8 +225,14 @@ def _problem_tag(case: Case) -> str:
 
 
 def _command(case: Case, store: Store) -> list[str]:
+    """The fresh interpreter's command line: ``[mpiexec -n N] python -m parity run ...``."""
     launcher = parallel.mpiexec_command(case.devices) if case.uses_mpi and case.devices > 1 else []
-    args = [*launcher, sys.executable, "-m", "parity", "run", case.problem.name, "--solver", case.solver.name]
+    return [*launcher, sys.executable, "-m", "parity", *_parity_args(case, store)]
+
+
+def _parity_args(case: Case, store: Store) -> list[str]:
+    """``parity run ...``'s arguments for ``case``."""
+    args = ["run", case.problem.name, "--solver", case.solver.name]
     for prefix, params in (("problem", case.problem.params()), ("solver", case.solver.params())):
         for key, value in params.items():
             text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
@@ -220,15 +246,25 @@ def _command(case: Case, store: Store) -> list[str]:
     return args
 
 
-def _run_in_subprocess(case: Case, store: Store, timeout_s: float) -> dict[str, Any]:
-    """Run one case in a fresh interpreter; a kill, crash or timeout is itself recorded."""
+def _run_case_process(case: Case, store: Store, timeout_s: float, launcher: Launcher | None) -> dict[str, Any]:
+    """Run one case in its own process; a kill, crash or timeout is itself recorded.
+
+    The process is forked from ``launcher`` when one is given, else a fresh interpreter.
+    """
     import datetime as dt
 
     created = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
-    try:
-        done = subprocess.run(_command(case, store), capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
+    if launcher is not None:
+        done = launcher.run(_parity_args(case, store), timeout_s)
+    else:
+        try:
+            finished = subprocess.run(_command(case, store), check=False, capture_output=True, text=True, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            done = Outcome(None, "", "")
+        else:
+            done = Outcome(finished.returncode, finished.stdout, finished.stderr)
+    if done.timed_out:
         status, message = "timeout", f"case exceeded the sweep's timeout_s = {timeout_s:g} s"
     else:
         lines = done.stdout.strip().splitlines()
