@@ -71,12 +71,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(handler=_sweep)
 
-    p = sub.add_parser("report", help="write reports/<name>/index.md and index.html from the store")
+    p = sub.add_parser("report", help="write reports/<name>/index.md and index.html from the store, and the reports' index")
     p.add_argument("--store", default="results")
     p.add_argument("--name", default="latest", help="report directory name under --reports-dir")
     p.add_argument("--sweep", help="only the cases of this sweep file")
     p.add_argument("--problem", help="only records of this problem")
     p.add_argument("--reports-dir", default="reports")
+    p.add_argument("--index-only", action="store_true",
+                   help="only rewrite --reports-dir/index.md and index.html from the reports' verdict.json files")
     p.set_defaults(handler=_report)
     return parser
 
@@ -201,8 +203,11 @@ def _sweep(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from parity.harness.store import Store
     from parity.harness.sweep import load_sweep
-    from parity.report import write_report
+    from parity.report import write_index, write_report
 
+    if args.index_only:
+        print(f"parity: index written to {write_index(Path(args.reports_dir))}", file=sys.stderr)
+        return 0
     keys = None
     title, description = args.name, ""
     if args.sweep:

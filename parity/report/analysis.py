@@ -241,17 +241,46 @@ def reconstruction_table(runs: pd.DataFrame) -> pd.DataFrame:
         rows.append(row)
     table = pd.DataFrame(rows)
     table["versus"], table["break_even"] = "", np.nan
-    rank_by, higher_is_better = ("psnr", True) if quality == IMAGE_QUALITY else ("rel_l2", False)
     for _, rows_of_setting in table.groupby(["problem", "setting"], sort=False):
-        classical = rows_of_setting[rows_of_setting["family"] == "classical"].dropna(subset=[rank_by])
-        if classical.empty:
+        best = best_reconstruction(rows_of_setting, "classical", quality)
+        if best is None:
             continue
-        best = classical.loc[classical[rank_by].idxmax() if higher_is_better else classical[rank_by].idxmin()]
         for index, row in rows_of_setting[rows_of_setting["family"] == "sciml"].iterrows():
             saving = best["per_image_s"] - row["per_image_s"]
             table.loc[index, "versus"] = best["label"]
             table.loc[index, "break_even"] = max(0.0, (row["one_off_s"] - best["one_off_s"]) / saving) if saving > 0 else np.inf
     return table
+
+
+def best_reconstruction(table: pd.DataFrame, family: str, quality: tuple[str, ...]) -> pd.Series | None:
+    """The row of ``reconstruction_table`` of ``family`` with the best quality, or None.
+
+    Best is the highest median PSNR for images and the lowest median rel L2 for fields; rows
+    without that value do not compete, and the first of equals wins.
+    """
+    rank_by, higher_is_better = ("psnr", True) if quality == IMAGE_QUALITY else ("rel_l2", False)
+    return best_row(table[table["family"] == family], rank_by, higher_is_better)
+
+
+def best_row(rows: pd.DataFrame, column: str, higher_is_better: bool) -> pd.Series | None:
+    """The row with the best ``column`` value (rows without one do not compete; the first of equals wins), or None."""
+    ranked = rows.dropna(subset=[column]).sort_values(column, ascending=not higher_is_better, kind="stable")
+    return ranked.iloc[0] if len(ranked) else None
+
+
+def concurrency(runs: pd.DataFrame) -> pd.Series:
+    """Per run, how many cases ran side by side on the host while it was measured (1 where the record does not say).
+
+    Seconds measured side by side are inflated by the neighbours and are not comparable with
+    seconds measured alone; errors are unaffected.
+    """
+    return _numeric_column(runs, "concurrency").fillna(1).clip(lower=1).astype(int)
+
+
+def side_by_side(runs: pd.DataFrame) -> dict[int, int]:
+    """k -> how many runs were measured with k > 1 cases running side by side on the host."""
+    counts = concurrency(runs).value_counts()
+    return {int(k): int(n) for k, n in sorted(counts.items()) if k > 1}
 
 
 def failures(runs: pd.DataFrame) -> pd.DataFrame:

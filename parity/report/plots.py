@@ -19,6 +19,9 @@ import matplotlib.pyplot as plt  # noqa: E402 - the backend must be chosen first
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib import ticker  # noqa: E402
+from matplotlib.axis import Axis  # noqa: E402
+from matplotlib.backend_bases import RendererBase  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 
 from parity.harness import registry  # noqa: E402
 from parity.harness.store import Store  # noqa: E402
@@ -235,7 +238,6 @@ def _scaling_figures(runs: pd.DataFrame, out_dir: Path, problem: str, kind: str)
         gain_ax.set_xscale("log", base=2)
         gain_ax.set(xlabel="devices (GPUs or MPI ranks)", title=f"{problem}: {kind} scaling, {'speed-up' if kind == 'strong' else 'efficiency'}")
         time_ax.set(title=f"{problem}: {kind} scaling, time")
-        _plain_ticks(axes)
         name = _file_name(f"scaling_{kind}", problem)
         _save(fig, axes, out_dir / name)
         ideal = ("ideal time T_base·N_base/N and ideal speed-up N/N_base dashed" if kind == "strong"
@@ -249,7 +251,6 @@ def _scaling_figures(runs: pd.DataFrame, out_dir: Path, problem: str, kind: str)
         _scaling_time_lines(axes[0], simulated, colours, ideal=False)
         wrapped = SIMULATED_TITLE.replace(": ", ":\n", 1)
         axes[0].set_title(f"{problem}: {kind} scaling, {wrapped}", fontsize="medium")
-        _plain_ticks(axes)
         name = _file_name(f"scaling_{kind}", problem, "simulated")
         _save(fig, axes, out_dir / name)
         plots.append(Plot(name, f"{problem}: {kind}-scaling series on XLA-simulated CPU devices, which share the host's "
@@ -269,15 +270,6 @@ def _scaling_time_lines(ax: plt.Axes, table: pd.DataFrame, colours: dict[str, st
                     label="ideal (dashed)" if i == 0 else None)
     ax.set_xscale("log", base=2)
     ax.set(yscale="log", xlabel="devices", ylabel="seconds: train_s (SciML) or solve_s (classical)")
-
-
-def _plain_ticks(axes: list[plt.Axes]) -> None:
-    """Plain numbers (not 2^3 or 6x10^0) on log y axes that span under two decades."""
-    for ax in axes:
-        low, high = ax.get_ylim()
-        if ax.get_yscale() == "log" and high < 100 * low:
-            ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda y, _: f"{y:g}"))
-            ax.yaxis.set_minor_formatter(ticker.FuncFormatter(lambda y, _: f"{y:g}"))
 
 
 def _open_markers(ax: plt.Axes, series: pd.DataFrame, y: pd.Series, colour: str) -> None:
@@ -330,13 +322,83 @@ def _save(fig: plt.Figure, axes: list[plt.Axes], path: Path) -> None:
         ax.grid(True, which="major", alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="small")
-        low, high = ax.get_xlim()
-        if ax.get_xscale() == "log" and high < 10 * low:  # under a decade: label ticks plainly, not as 3.6x10^0
-            ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda x, _: f"{x:g}"))
-            ax.xaxis.set_minor_formatter(ticker.FuncFormatter(lambda x, _: f"{x:g}"))
-    fig.tight_layout()
+    fit_log_ticks(fig)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+MAX_TICK_LABELS = 8
+"""More labels than this on one axis are clutter even where they fit."""
+
+
+def fit_log_ticks(fig: plt.Figure) -> None:
+    """Lays out ``fig`` with every log axis labelled at ticks whose labels do not overlap.
+
+    Left alone, Matplotlib labels the minor ticks of a log axis spanning under about two
+    decades (2×10⁰, 3×10⁰, ... 6×10¹), and on a narrow panel those labels run into each other.
+    Here minor ticks stay unlabelled and the major ticks are the densest of 1-2-5 steps, whole
+    powers, every k-th power, 1…9 steps or a few linear steps that fit (measured, not guessed).
+    """
+    fig.tight_layout()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            if axis.get_scale() == "log":
+                _label_log_axis(axis, renderer)
+    fig.tight_layout()  # the new labels may be wider or narrower than the old
+
+
+def _label_log_axis(axis: Axis, renderer: RendererBase) -> None:
+    """Fixes the ticks of the first candidate layout with two to MAX_TICK_LABELS labels that fit (else the last)."""
+    low, high = sorted(axis.get_view_interval())
+    for locator in _log_locators(axis.get_transform().base):
+        ticks = [t for t in locator.tick_values(low, high) if low <= t <= high]
+        formatter = _tick_formatter(ticks)
+        if 2 <= len(ticks) <= MAX_TICK_LABELS and _labels_fit(axis, ticks, formatter, renderer):
+            break
+    axis.set_major_locator(ticker.FixedLocator(ticks))  # exactly the ticks measured: the limits are final by now
+    axis.set_major_formatter(formatter)
+    axis.set_minor_formatter(ticker.NullFormatter())
+
+
+def _log_locators(base: float) -> list[ticker.Locator]:
+    """Tick layouts from most to least preferred: dense steps on short axes, thinned powers on wide ones."""
+    steps = [ticker.LogLocator(base, subs=(1.0, 2.0, 5.0))] if base == 10 else []
+    powers = [ticker.LogLocator(base, subs=(1.0,), numticks=n) for n in (MAX_TICK_LABELS, 5, 3)]
+    return [*steps, *powers, ticker.LogLocator(base, subs=tuple(range(1, int(base)))), ticker.MaxNLocator(nbins=2)]
+
+
+def _tick_formatter(ticks: list[float]) -> ticker.Formatter:
+    """Plain numbers (0.01, 2, 500) when every tick is between 1e-3 and 1e4, else a × 10^b for all."""
+    if all(1e-3 <= t < 1e4 for t in ticks):
+        return ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    return ticker.FuncFormatter(lambda value, _: _power_of_ten(value))
+
+
+def _power_of_ten(value: float) -> str:
+    """``value`` as mathtext a × 10^b, the a left out when it is 1."""
+    mantissa, exponent = f"{value:.2e}".split("e")
+    power = f"10^{{{int(exponent)}}}"
+    text = power if float(mantissa) == 1 else f"{float(mantissa):g}\\times{power}"
+    return f"$\\mathdefault{{{text}}}$"  # the tick labels' font, as Matplotlib's own log labels
+
+
+def _labels_fit(axis: Axis, ticks: list[float], formatter: ticker.Formatter, renderer: RendererBase) -> bool:
+    """Whether the labels of ``ticks``, centred on their positions, keep half a font size apart along the axis."""
+    horizontal = axis.axis_name == "x"
+    label = axis.get_major_ticks()[0].label1
+    sizes = []
+    for tick in ticks:
+        text = Text(0.0, 0.0, formatter(tick), fontproperties=label.get_fontproperties())
+        text.set_figure(label.get_figure())
+        extent = text.get_window_extent(renderer)
+        sizes.append(extent.width if horizontal else extent.height)
+    points = np.column_stack([ticks, ticks])  # a log axis maps only its own coordinate, so the other is a dummy
+    centres = axis.axes.transData.transform(points)[:, 0 if horizontal else 1]
+    order = np.argsort(centres)
+    centres, sizes = centres[order], np.asarray(sizes)[order]
+    gap = renderer.points_to_pixels(label.get_fontsize()) / 2
+    return bool(np.all(np.diff(centres) >= (sizes[:-1] + sizes[1:]) / 2 + gap))
 
 
 def _colours(runs: pd.DataFrame) -> dict[str, str]:
@@ -446,7 +508,7 @@ def _captioned(item: PicturedSetting) -> str:
 
 
 def _save_picture(fig: plt.Figure, path: Path) -> None:
-    fig.tight_layout()
+    fit_log_ticks(fig)
     fig.savefig(path, dpi=90)
     plt.close(fig)
 

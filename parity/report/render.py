@@ -16,6 +16,7 @@ import pandas as pd
 
 from parity.report import analysis
 from parity.report.plots import Plot
+from parity.report.verdict import Verdict
 
 ENV_COLUMNS = {
     "versions.jax": "jax", "versions.equinox": "equinox", "versions.optax": "optax", "versions.numpy": "numpy",
@@ -60,8 +61,9 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 """
 
 
-def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plots: Mapping[str, Sequence[Plot]], title: str, description: str) -> str:
-    """The whole report as Markdown; ``plots`` maps each problem to its written figures."""
+def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plots: Mapping[str, Sequence[Plot]], title: str,
+                    description: str, verdicts: Sequence[Verdict]) -> str:
+    """The whole report as Markdown; ``plots`` maps each problem to its written figures, ``verdicts`` open it."""
     problems = list(runs["problem"].unique())
     inverse = [problem for problem in problems if analysis.is_inverse(runs[runs["problem"] == problem])]
     forward = [problem for problem in problems if problem not in inverse]
@@ -75,7 +77,7 @@ def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plot
             out += [f"### {problem}", table(runs[runs["problem"] == problem])]
         return out
 
-    parts = [_header(runs, title, description)]
+    parts = [_header(runs, title, description), _verdict_section(runs, verdicts), _parameters(runs)]
     parts += section(
         "## Reconstruction quality, cost and break-even",
         "Inverse problems: quality on the held-out test set, median [min–max] over seeds. "
@@ -128,6 +130,185 @@ def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plot
         parts += [_figure(p) for p in plots.get(problem, []) if not is_scaling_plot(p)] or ["No plots."]
     parts += ["## Failures", _failures(runs), "## Environment", _environment(runs)]
     return "\n\n".join(parts) + "\n"
+
+
+VERDICT_EXPLANATION = (
+    "Per problem and setting, the best classical method against the best SciML method. Forward problems: the best "
+    "of a family has the lowest median final relative L2 error over seeds (a failed seed counting as the worst); its "
+    "times to each ε and errors at each cost budget are the medians of the tables below, and SciML time / classical "
+    "time is their ratio at equal accuracy. Inverse problems: the best quality as the reconstruction table ranks it, "
+    "the cost per reconstruction and the break-even against that classical method. Steps and training: the best SciML "
+    "method's median optimiser steps and training seconds; training samples: the problem's training-set size."
+)
+
+
+def _verdict_section(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> str:
+    """The report's opening: one verdict line per problem setting, then the numbers behind the lines."""
+    if not verdicts:
+        return ""
+    parts = ["## Verdict", VERDICT_EXPLANATION]
+    for problem in runs["problem"].unique():
+        chosen = [v for v in verdicts if v["problem"] == problem]
+        grouped = runs[runs["problem"] == problem]
+        parts += [f"### {problem}", "\n".join(f"- {verdict_line(v)}" for v in chosen)]
+        if chosen and chosen[0]["kind"] == "inverse":
+            parts.append(_inverse_verdict_table(grouped, chosen))
+        elif chosen:
+            parts += _forward_verdict_tables(grouped, chosen)
+    return "\n\n".join(parts)
+
+
+def verdict_line(verdict: Verdict) -> str:
+    """One factual sentence: the best classical method against the best SciML method at one setting."""
+    name = f"{verdict['problem']} {verdict['setting']}" if verdict["setting"] else verdict["problem"]
+    clauses = _forward_clauses(verdict) if verdict["kind"] == "forward" else _inverse_clauses(verdict)
+    if not verdict["comparable"]:
+        classical, sciml = verdict["classical"], verdict["sciml"]
+        clauses.append(f"seconds not compared: {classical['label']} was measured {_measured(classical['concurrency'])}, "
+                       f"{sciml['label']} {_measured(sciml['concurrency'])}")
+    return f"{name}: {'; '.join(clauses)}."
+
+
+def _forward_clauses(verdict: Verdict) -> list[str]:
+    """Times to the headline ε (and their ratio), then errors at the largest budget both methods had a result by."""
+    classical, sciml = verdict["classical"], verdict["sciml"]
+    eps = verdict["headline_eps"]
+    i = verdict["thresholds"].index(eps)
+    clauses = [f"{classical['label']} {_reaches(classical['time_s'][i], eps)}" if classical else "no classical result"]
+    if sciml is None:
+        return [*clauses, "no SciML result"]
+    reached = _finite(sciml["time_s"][i])
+    if classical is None or not reached:
+        clauses.append(f"best SciML ({sciml['label']}) {_reaches(sciml['time_s'][i], eps)}")
+    else:
+        ratio = verdict["time_ratio"][i]
+        gain = f" ({_times(ratio)}× slower)" if _finite(ratio) and ratio >= 1 else f" ({_times(1 / ratio)}× faster)" if _finite(ratio) else ""
+        clauses.append(f"best SciML ({sciml['label']}) in {seconds_text(sciml['time_s'][i])}{gain}")
+    budget = verdict["headline_budget_s"]
+    if _finite(budget):
+        j = verdict["budgets_s"].index(budget)
+        clauses.append(f"at {seconds_text(budget)}, errors {error_text(classical['error'][j])} vs {error_text(sciml['error'][j])}")
+    return clauses
+
+
+def _inverse_clauses(verdict: Verdict) -> list[str]:
+    """Each method's quality and cost per reconstruction, the learned method's training, and its break-even."""
+    classical, sciml = verdict["classical"], verdict["sciml"]
+    unit = _sample_unit(verdict)
+    clauses = [f"{classical['label']} {_quality(classical, verdict)}, {seconds_text(classical['per_sample_s'])} per {unit}"
+               if classical else "no classical result"]
+    if sciml is None:
+        return [*clauses, "no learned method"]
+    samples = f" on {sciml['n_train']:.0f} samples" if _finite(sciml["n_train"]) else ""
+    clauses.append(f"best learned ({sciml['label']}) {_quality(sciml, verdict)}, {seconds_text(sciml['per_sample_s'])} per "
+                   f"{unit} after {seconds_text(sciml['one_off_s'])} one-off ({_integer(sciml['steps'])} steps{samples})")
+    if classical is not None and verdict["comparable"]:
+        clauses.append(_break_even(sciml["break_even"], unit))
+    return clauses
+
+
+def _forward_verdict_tables(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> list[str]:
+    """Equal accuracy (times to each ε and their ratio) and equal cost (errors within each budget)."""
+    thresholds, budgets = verdicts[0]["thresholds"], verdicts[0]["budgets_s"]
+    accuracy, cost = [], []
+    for v in verdicts:
+        key = [v["setting"]] if runs["setting"].ne("").any() else []
+        for family, side in (("classical", v["classical"]), ("SciML", v["sciml"])):
+            if side is None:
+                continue
+            times = [seconds_text(t) if _finite(t) else "not reached" for t in side["time_s"]]
+            budget = [_integer(side["steps"]), seconds_text(side["train_s"])] if family == "SciML" else ["—", "—"]
+            accuracy.append([*key, f"{family}: {side['label']}", error_text(side["final_rel_l2"]), *times, *budget])
+            cost.append([*key, f"{family}: {side['label']}", *map(error_text, side["error"])])
+        if v["classical"] is not None and v["sciml"] is not None:
+            accuracy.append([*key, "SciML time / classical time", "", *_ratio_cells(v), "", ""])
+    headers = ["parameters"] if runs["setting"].ne("").any() else []
+    return [pipe_table([*headers, "method", "final rel L2", *(f"ε = {eps:.0e}" for eps in thresholds), "steps", "training"], accuracy),
+            pipe_table([*headers, "method", *(f"error ≤ {seconds_text(b)}" for b in budgets)], cost)]
+
+
+def _ratio_cells(verdict: Verdict) -> list[str]:
+    """SciML time / classical time per ε, or why there is none."""
+    cells = []
+    for eps, ratio, c, s in zip(verdict["thresholds"], verdict["time_ratio"], verdict["classical"]["time_s"], verdict["sciml"]["time_s"]):
+        if not verdict["comparable"]:
+            cells.append("not compared (measured differently)")
+        elif not _finite(s):
+            cells.append(f"SciML never reached {_eps(eps)}")
+        elif not _finite(c):
+            cells.append(f"classical never reached {_eps(eps)}")
+        else:
+            cells.append(f"{_times(ratio)}×")
+    return cells
+
+
+def _inverse_verdict_table(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> str:
+    """Quality, cost per reconstruction, one-off cost, break-even and training budget of the two best methods."""
+    quality = verdicts[0]["quality"]
+    unit = _sample_unit(verdicts[0])
+    rows = []
+    for v in verdicts:
+        key = [v["setting"]] if runs["setting"].ne("").any() else []
+        for family, side in (("classical", v["classical"]), ("SciML", v["sciml"])):
+            if side is None:
+                continue
+            cells = [_fixed(side[m], QUALITY_HEADERS[m][1]) for m in quality]
+            learned = family == "SciML"
+            break_even = _break_even(side["break_even"], unit) if learned and v["classical"] is not None and v["comparable"] else "—"
+            budget = [_integer(side["steps"]), seconds_text(side["train_s"]), _integer(side["n_train"])] if learned else ["—"] * 3
+            rows.append([*key, f"{family}: {side['label']}", *cells, seconds_text(side["per_sample_s"]),
+                         seconds_text(side["one_off_s"]), break_even, *budget])
+    headers = ["parameters"] if runs["setting"].ne("").any() else []
+    return pipe_table([*headers, "method", *(QUALITY_HEADERS[m][0] for m in quality), f"per {unit}", "one-off", "break-even",
+                       "steps", "training", "training samples"], rows)
+
+
+def _reaches(seconds: float, eps: float) -> str:
+    return f"reaches {_eps(eps)} in {seconds_text(seconds)}" if _finite(seconds) else f"never reaches {_eps(eps)}"
+
+
+def _quality(side: Mapping[str, Any], verdict: Verdict) -> str:
+    """The ranking measure and SSIM, as the reconstruction table shows them."""
+    shown = [m for m in verdict["quality"] if m in ("psnr", "rel_l2", "ssim")]
+    return ", ".join(f"{QUALITY_HEADERS[m][0]} {_fixed(side[m], QUALITY_HEADERS[m][1])}" for m in shown)
+
+
+def _break_even(images: float, unit: str) -> str:
+    if not _finite(images):
+        return f"never repays its one-off cost (not faster per {unit})"
+    if images == 0:
+        return f"cheaper from the first {unit}"
+    return f"repays its extra one-off cost after {math.ceil(images)} {unit}{'s' if math.ceil(images) != 1 else ''}"
+
+
+def _sample_unit(verdict: Verdict) -> str:
+    """What one reconstruction is: an image, or a velocity model."""
+    return "image" if "psnr" in verdict["quality"] else "model"
+
+
+def _measured(concurrency: Sequence[int]) -> str:
+    if list(concurrency) == [1]:
+        return "alone"
+    return f"with {'/'.join(map(str, concurrency))} cases running side by side"
+
+
+def _eps(eps: float) -> str:
+    """A threshold as 1e-3 (the tables' headers say 1e-03)."""
+    mantissa, exponent = f"{eps:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def _times(ratio: float) -> str:
+    """A ratio to two significant figures, with thousands separators (24,000; 7.1)."""
+    rounded = float(f"{ratio:.2g}")
+    return f"{rounded:,.0f}" if rounded >= 10 else f"{rounded:g}"
+
+
+def _fixed(value: float, fmt: str | None) -> str:
+    """``value`` in a quality measure's format (None: as an error, 1.23e-02)."""
+    if fmt is None:
+        return error_text(value)
+    return fmt.format(value) if _finite(value) else "—"
 
 
 def is_scaling_plot(plot: Plot) -> bool:
@@ -212,22 +393,45 @@ def pipe_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
 
 def _header(runs: pd.DataFrame, title: str, description: str) -> str:
-    dates = runs["created_utc"].dt.strftime("%Y-%m-%d")
-    date = dates.min() if dates.min() == dates.max() else f"{dates.min()} to {dates.max()}"
-    commits = _distinct(runs["git_commit"].str[:12])
-    if "git_dirty" in runs and runs["git_dirty"].fillna(False).astype(bool).any():
-        commits += " (some with uncommitted changes)"
+    """Title, description, where and when the records were made, and how their seconds were measured."""
     problems = runs["problem"].unique()
     facts = (f"{len(runs)} records, {len(problems)} problem{'s' if len(problems) != 1 else ''}; "
-             f"git commit {commits}; host {_distinct(runs['host'])}; device {_distinct(runs['device_kind'])}; date {date}.")
+             f"git commit {commits_text(runs)}; host {_distinct(runs['host'])}; device {_distinct(runs['device_kind'])}; "
+             f"date {dates_text(runs)}.")
+    parts = [f"# {title}", description.strip(), facts, side_by_side_text(runs)]
+    return "\n\n".join(p for p in parts if p)
+
+
+def _parameters(runs: pd.DataFrame) -> str:
+    """The conventions, and each problem's varying and fixed parameters."""
     params = []
-    for problem in problems:
+    for problem in runs["problem"].unique():
         chosen = runs[runs["problem"] == problem]
         fixed = ", ".join(f"{k}={analysis.param_text(v)}" for k, v in analysis.fixed_params(chosen).items()) or "none"
         varying = ", ".join(c.removeprefix(analysis.PARAM_PREFIX) for c in analysis.varying_params(chosen)) or "none"
         params.append(f"- `{problem}`: varying {varying}; fixed {fixed}")
-    parts = [f"# {title}", description.strip(), facts, CONVENTIONS, "Problem parameters:\n\n" + "\n".join(params)]
-    return "\n\n".join(p for p in parts if p)
+    return "\n\n".join([CONVENTIONS, "Problem parameters:\n\n" + "\n".join(params)])
+
+
+def commits_text(runs: pd.DataFrame) -> str:
+    """The records' git commits (12 characters), and whether some had uncommitted changes."""
+    commits = _distinct(runs["git_commit"].str[:12])
+    if "git_dirty" in runs and runs["git_dirty"].fillna(False).astype(bool).any():
+        commits += " (some with uncommitted changes)"
+    return commits
+
+
+def dates_text(runs: pd.DataFrame) -> str:
+    """The day the records were made, or the first and last day."""
+    dates = runs["created_utc"].dt.strftime("%Y-%m-%d")
+    return dates.min() if dates.min() == dates.max() else f"{dates.min()} to {dates.max()}"
+
+
+def side_by_side_text(runs: pd.DataFrame) -> str:
+    """A warning for each number k of cases that ran side by side while records were measured ('' if none)."""
+    return " ".join(f"{n} record{'s were' if n != 1 else ' was'} measured with {k} cases running side by side; "
+                    "their seconds are not comparable with runs measured alone."
+                    for k, n in analysis.side_by_side(runs).items())
 
 
 def _time_to_accuracy(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame]) -> str:

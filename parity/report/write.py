@@ -1,19 +1,26 @@
-"""``write_report``: from a record store to ``index.md``, ``index.html`` and the PNGs beside them."""
+"""``write_report``: from a record store to ``index.md``, ``index.html``, ``verdict.json`` and the PNGs beside them."""
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
 
 from parity.harness.store import Store, load_records
-from parity.report import analysis, plots, render
+from parity.report import analysis, index, plots, render, verdict
 
 
 def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = None, problem: str | None = None,
                  title: str = "report", description: str = "") -> Path:
-    """Writes out_dir/index.md, out_dir/index.html and PNGs in out_dir; returns the index.md path.
+    """Writes out_dir/index.md, index.html, verdict.json and PNGs in out_dir; returns the index.md path.
 
     Only the latest record of each case counts; ``case_keys`` and ``problem`` narrow the
-    selection, and a selection that matches nothing raises ``ValueError``.
+    selection, and a selection that matches nothing raises ``ValueError``. The index of the
+    reports beside it (out_dir's parent: index.md, index.html) is refreshed too.
     """
     try:
         runs = analysis.select_runs(load_records(store.root), case_keys, problem)
@@ -34,8 +41,35 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
                          *plots.error_vs_steps(chosen, curves, out_dir, name), *plots.snapshots(pictured, store, out_dir, name),
                          *plots.spectra(pictured, chosen, store, out_dir, name),
                          *plots.strong_scaling(chosen, out_dir, name), *plots.weak_scaling(chosen, out_dir, name)]
-    text = render.markdown_report(runs, curves, figures, title, description)
-    index = out_dir / "index.md"
-    index.write_text(text, encoding="utf-8")
+    verdicts = verdict.verdicts(runs, curves)
+    text = render.markdown_report(runs, curves, figures, title, verdicts=verdicts, description=description)
+    report = out_dir / "index.md"
+    report.write_text(text, encoding="utf-8")
     (out_dir / "index.html").write_text(render.html_page(text, title), encoding="utf-8")
-    return index
+    _write_verdict_file(out_dir, runs, verdicts, title)
+    index.write_index(out_dir.parent)
+    return report
+
+
+def _write_verdict_file(out_dir: Path, runs: pd.DataFrame, verdicts: Sequence[verdict.Verdict], title: str) -> None:
+    """verdict.json: the verdict lines and their numbers, and the records' provenance, for the index."""
+    content = {
+        "name": out_dir.name, "title": title, "records": len(runs), "commits": render.commits_text(runs),
+        "dates": render.dates_text(runs), "side_by_side": render.side_by_side_text(runs),
+        "verdicts": [{"line": render.verdict_line(v), **v} for v in verdicts],
+    }
+    text = json.dumps(_json_ready(content), indent=1, allow_nan=False, ensure_ascii=False)
+    (out_dir / index.VERDICT_FILE).write_text(text + "\n", encoding="utf-8")
+
+
+def _json_ready(value: Any) -> Any:
+    """``value`` with NumPy scalars as Python numbers, NaN as null and infinities as "inf" / "-inf" (strict JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_ready(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
