@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -346,3 +347,159 @@ def test_a_store_with_nothing_usable_fails_naming_the_store(tmp_path: Path) -> N
     (store.records_dir / "truncated.json").write_text('{"record_id": "x", "case')
     with pytest.raises(ValueError, match=r"cannot write report from store .*store.*0 records"):
         write_report(store, tmp_path / "r")
+
+
+def _verdicts(report: Path) -> dict[str, dict[str, Any]]:
+    """The report's verdict.json entries by setting."""
+    import json
+
+    return {v["setting"]: v for v in json.loads((report.parent / "verdict.json").read_text())["verdicts"]}
+
+
+def _add_rivals(store: Store) -> None:
+    """At omega2=1: a SciML method whose best seed (1e-6) beats the PINN's median (8e-4) but whose median (0.5) does
+    not, and a classical method faster than Chebyshev to 1e-3 whose final error (1e-6) is worse than Chebyshev's."""
+    for seed, final in enumerate((1e-6, 0.5, 0.6)):
+        store.append(_record(f"lucky-{seed}", label="lucky", seed=seed, final=final), _trace([0.0, 1.0, 2.0], [1.0, 0.9, final]))
+    store.append(_record("rk", label="rk", classical=True, final=1e-6), _trace([0.0001, 0.0002], [1e-3, 1e-6], steps=[8, 16]))
+
+
+def test_verdict_sets_the_best_classical_against_the_best_sciml_method_by_median(store: Store, tmp_path: Path) -> None:
+    _add_rivals(store)
+    report = write_report(store, tmp_path / "reports" / "toy", title="toy report", description="A synthetic store.")
+    verdict = _verdicts(report)["omega2=1"]
+    assert verdict["classical"]["label"] == "cheb"  # lowest final error, although rk reaches 1e-3 sooner
+    assert verdict["sciml"]["label"] == "pinn"  # median 8e-4, not the lucky method's best seed of 1e-6
+    assert verdict["sciml"]["final_rel_l2"] == pytest.approx(8e-4)
+    # PINN: median cost to 1e-2 of 6, 10, 30 s and to 1e-3 of 43 s (all seeds); Chebyshev 0.002 and 0.004 s
+    assert verdict["classical"]["time_s"] == pytest.approx([0.002, 0.004, 0.004])
+    assert verdict["sciml"]["time_s"] == pytest.approx([10.0, 10.0, 43.0])
+    assert verdict["time_ratio"] == pytest.approx([5000.0, 2500.0, 10750.0])
+    assert verdict["sciml"]["steps"] == 400 and verdict["sciml"]["train_s"] == pytest.approx(5.0)
+    line = verdict["line"]
+    assert line == ("toy omega2=1: cheb reaches 1e-3 in 0.004 s; best SciML (pinn) in 43 s (11,000× slower); "
+                    "at 10 s, errors 1.00e-12 vs 9.00e-03.")  # at 10 s: seeds at 0.009, 0.009 and 0.5
+    text = report.read_text()
+    head, verdict_section = text.split("## Verdict")
+    assert "A synthetic store." in head and "## Time to accuracy" in verdict_section  # the verdict precedes the tables
+    verdict_section = verdict_section.split("## Reconstruction")[0].split("## Time to accuracy")[0]
+    assert f"- {line}" in verdict_section
+    assert "| omega2=1 | SciML time / classical time |  | 5,000× | 2,500× | 11,000× |  |  |" in verdict_section
+    assert "| omega2=1 | SciML: pinn | 8.00e-04 | 10 s | 10 s | 43 s | 400 | 5 s |" in verdict_section
+
+
+def test_verdict_says_when_sciml_never_reached_a_threshold(store: Store, tmp_path: Path) -> None:
+    _add_rivals(store)
+    report = write_report(store, tmp_path / "r", case_keys={"c1", "lucky-0", "lucky-1", "lucky-2"})
+    verdict = _verdicts(report)[""]
+    assert verdict["headline_eps"] == 0.1 and verdict["line"].startswith(
+        "toy: cheb reaches 1e-1 in 0.002 s; best SciML (lucky) never reaches 1e-1")
+    assert "SciML never reached 1e-3" in report.read_text().split("## Time to accuracy")[0]
+
+
+def test_side_by_side_seconds_are_flagged_and_not_compared(store: Store, tmp_path: Path) -> None:
+    for seed in range(3):
+        record = json.loads(next(store.records_dir.glob(f"p1-{seed}-*.json")).read_text())
+        store.append({**record, "record_id": f"p1-{seed}-again", "created_utc": "2026-01-03T00:00:00+00:00", "concurrency": 2},
+                     store.trace(record))
+    report = write_report(store, tmp_path / "r")
+    text = report.read_text()
+    assert "3 records were measured with 2 cases running side by side; their seconds are not comparable with runs measured alone." in text
+    measured_apart, measured_alike = _verdicts(report)["omega2=1"], _verdicts(report)["omega2=4"]
+    assert not measured_apart["comparable"] and measured_alike["comparable"]
+    assert "slower" not in measured_apart["line"] and "at 10 s" not in measured_apart["line"]
+    assert measured_apart["line"].endswith("seconds not compared: cheb was measured alone, pinn with 2 cases running side by side.")
+    assert all(r is None for r in measured_apart["time_ratio"])
+
+
+def test_inverse_verdict_gives_quality_cost_and_break_even() -> None:
+    from parity.report.render import verdict_line
+    from parity.report.verdict import verdicts
+
+    runs = _reconstruction_runs([
+        ("FBP", "classical", 29.0, 1.0, 0.001, 30), ("TV", "classical", 31.0, 10.0, 0.5, 30),
+        ("LGD", "sciml", 32.0, 100.0, 0.01, 30), ("weak net", "sciml", 30.0, 100.0, 0.6, 30),
+        ("FBP", "classical", 25.0, 1.0, 0.001, 10), ("LGD", "sciml", 27.0, 50.0, 0.01, 10),
+    ])
+    by_setting = {v["setting"]: v for v in verdicts(runs, {})}
+    thirty = by_setting["angles=30"]
+    assert (thirty["classical"]["label"], thirty["sciml"]["label"]) == ("TV", "LGD")
+    assert thirty["sciml"]["break_even"] == pytest.approx((100.0 - 10.0) / (0.5 - 0.01))
+    assert verdict_line(thirty) == ("ct angles=30: TV gets PSNR 31.00 dB, SSIM 0.900 at 0.5 s per image; best learned (LGD) "
+                                    "gets PSNR 32.00 dB, SSIM 0.900 at 0.01 s per image after 100 s one-off (100 s training); "
+                                    "repays its extra one-off cost after 184 images.")
+    assert verdict_line(by_setting["angles=10"]).endswith("never repays its one-off cost (not faster per image).")
+
+
+def test_index_lists_every_report_with_its_verdict_lines(store: Store, tmp_path: Path) -> None:
+    from parity.cli import main
+
+    reports = tmp_path / "reports"
+    first = write_report(store, reports / "toy", title="toy report")
+    write_report(store, reports / "cheb_only", case_keys={"c1", "c4"}, title="cheb_only")
+    lines = [v["line"] for v in _verdicts(first).values()]
+    index = (reports / "index.md").read_text()
+    assert "## [toy](toy/index.md) (toy report)" in index and "## [cheb_only](cheb_only/index.md)\n" in index
+    assert index.index("cheb_only") < index.index("[toy]")
+    assert "9 records; git commit abc123; date 2026-01-01 to 2026-01-02." in index
+    for line in lines:
+        assert f"- {line}" in index
+    assert "- toy omega2=1: cheb reaches 1e-3 in 0.004 s; no SciML result." in index
+    (reports / "index.md").unlink()
+    assert main(["report", "--index-only", "--reports-dir", str(reports)]) == 0
+    assert (reports / "index.md").read_text() == index
+    assert 'href="toy/index.html"' in (reports / "index.html").read_text()
+
+
+def _tick_label_overlaps(fig: Any) -> list[tuple[str, str]]:
+    """Pairs of drawn tick labels (major or minor, in view) whose bounding boxes overlap."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    overlaps = []
+    for ax in fig.axes:
+        for axis, coordinate in ((ax.xaxis, 0), (ax.yaxis, 1)):
+            low, high = sorted(axis.get_view_interval())
+            labels = [label for label in axis.get_ticklabels(which="both")
+                      if label.get_visible() and label.get_text() and low <= label.get_position()[coordinate] <= high]
+            boxes = [label.get_window_extent(renderer) for label in labels]
+            overlaps += [(labels[i].get_text(), labels[j].get_text()) for i in range(len(labels)) for j in range(i + 1, len(labels))
+                         if boxes[i].overlaps(boxes[j])]
+    return overlaps
+
+
+@pytest.mark.parametrize(("low", "high"), [(1.7, 80.0), (3.6, 5.0), (3.6, 3.9), (2e-4, 3e-3), (0.11, 99.0), (1e-6, 1e6), (1e-20, 1.0)])
+def test_log_axis_tick_labels_never_overlap(low: float, high: float) -> None:
+    """Short ranges (a decade or two: Matplotlib would label the minor ticks too) and wide ones, on narrow panels."""
+    import matplotlib.pyplot as plt
+
+    from parity.report import plots
+
+    fig, axes = plots._panels(3)
+    for ax in axes:
+        ax.plot([low, high], [low, high])
+        ax.set(xscale="log", yscale="log", xlabel="cost", ylabel="error")
+    axes[2].set_xscale("log", base=2)
+    plots.fit_log_ticks(fig)
+    assert _tick_label_overlaps(fig) == []
+    for ax in axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            low_view, high_view = sorted(axis.get_view_interval())
+            shown = [t for t in axis.get_majorticklocs() if low_view <= t <= high_view]
+            assert len(shown) >= 2, (low, high, shown)  # still readable: at least two labelled ticks
+    plt.close(fig)
+
+
+@pytest.mark.parametrize("pinn_only", [False, True])
+def test_report_figures_have_no_overlapping_tick_labels(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pinn_only: bool) -> None:
+    """Error against cost from 0.001 to 43 s (cheb and PINN), and from 3 to 43 s (PINN only: the axis spans about a decade)."""
+    import matplotlib.pyplot as plt
+
+    figures: list[Any] = []
+    close = plt.close
+    monkeypatch.setattr(plt, "close", figures.append)  # keep each written figure as saved, to measure its labels
+    keys = {f"p{o}-{s}" for o in (1, 4) for s in range(3)} if pinn_only else None
+    write_report(store, tmp_path / "r", case_keys=keys)
+    assert len(figures) >= 3
+    for fig in figures:
+        assert _tick_label_overlaps(fig) == [], [ax.get_title() for ax in fig.axes]
+        close(fig)

@@ -338,22 +338,23 @@ def fit_log_ticks(fig: plt.Figure) -> None:
     decades (2×10⁰, 3×10⁰, ... 6×10¹), and on a narrow panel those labels run into each other.
     Here minor ticks stay unlabelled and the major ticks are the densest of 1-2-5 steps, whole
     powers, every k-th power, 1…9 steps or a few linear steps that fit (measured, not guessed).
+    The x (or y) axes of all panels share one style of label, plain or a × 10^b.
     """
     fig.tight_layout()
     renderer = fig.canvas.get_renderer()
-    for ax in fig.axes:
-        for axis in (ax.xaxis, ax.yaxis):
-            if axis.get_scale() == "log":
-                _label_log_axis(axis, renderer)
+    for name in ("x", "y"):
+        axes = [axis for axis in (getattr(ax, f"{name}axis") for ax in fig.axes) if axis.get_scale() == "log"]
+        plain = all(1e-3 <= bound < 1e4 for axis in axes for bound in axis.get_view_interval())
+        for axis in axes:
+            _label_log_axis(axis, _tick_formatter(plain), renderer)
     fig.tight_layout()  # the new labels may be wider or narrower than the old
 
 
-def _label_log_axis(axis: Axis, renderer: RendererBase) -> None:
+def _label_log_axis(axis: Axis, formatter: ticker.Formatter, renderer: RendererBase) -> None:
     """Fixes the ticks of the first candidate layout with two to MAX_TICK_LABELS labels that fit (else the last)."""
     low, high = sorted(axis.get_view_interval())
     for locator in _log_locators(axis.get_transform().base):
         ticks = [t for t in locator.tick_values(low, high) if low <= t <= high]
-        formatter = _tick_formatter(ticks)
         if 2 <= len(ticks) <= MAX_TICK_LABELS and _labels_fit(axis, ticks, formatter, renderer):
             break
     axis.set_major_locator(ticker.FixedLocator(ticks))  # exactly the ticks measured: the limits are final by now
@@ -368,9 +369,9 @@ def _log_locators(base: float) -> list[ticker.Locator]:
     return [*steps, *powers, ticker.LogLocator(base, subs=tuple(range(1, int(base)))), ticker.MaxNLocator(nbins=2)]
 
 
-def _tick_formatter(ticks: list[float]) -> ticker.Formatter:
-    """Plain numbers (0.01, 2, 500) when every tick is between 1e-3 and 1e4, else a × 10^b for all."""
-    if all(1e-3 <= t < 1e4 for t in ticks):
+def _tick_formatter(plain: bool) -> ticker.Formatter:
+    """Plain numbers (0.01, 2, 500), or a × 10^b (for axes reaching below 1e-3 or above 1e4)."""
+    if plain:
         return ticker.FuncFormatter(lambda value, _: f"{value:g}")
     return ticker.FuncFormatter(lambda value, _: _power_of_ten(value))
 

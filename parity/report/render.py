@@ -132,21 +132,23 @@ def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plot
     return "\n\n".join(parts) + "\n"
 
 
-VERDICT_EXPLANATION = (
-    "Per problem and setting, the best classical method against the best SciML method. Forward problems: the best "
-    "of a family has the lowest median final relative L2 error over seeds (a failed seed counting as the worst); its "
-    "times to each ε and errors at each cost budget are the medians of the tables below, and SciML time / classical "
-    "time is their ratio at equal accuracy. Inverse problems: the best quality as the reconstruction table ranks it, "
-    "the cost per reconstruction and the break-even against that classical method. Steps and training: the best SciML "
-    "method's median optimiser steps and training seconds; training samples: the problem's training-set size."
-)
+VERDICT_EXPLANATION = {
+    "forward": "Forward problems: the best method of a family has the lowest median final relative L2 error over seeds "
+               "(a failed seed counting as the worst); its times to each ε and its errors within each cost budget are the "
+               "medians of the tables below, and SciML time / classical time is their ratio at equal accuracy. Steps and "
+               "training: the SciML method's median optimiser steps and training seconds.",
+    "inverse": "Inverse problems: the best quality as the reconstruction table below ranks it (highest PSNR; lowest "
+               "velocity rel L2 for FWI), the cost per reconstruction, the one-off cost, and the learned method's "
+               "break-even against that classical method. Steps, training and training samples: the learned method's "
+               "median optimiser steps and training seconds, and the problem's training-set size.",
+}
 
 
 def _verdict_section(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> str:
     """The report's opening: one verdict line per problem setting, then the numbers behind the lines."""
     if not verdicts:
         return ""
-    parts = ["## Verdict", VERDICT_EXPLANATION]
+    parts = ["## Verdict"]
     for problem in runs["problem"].unique():
         chosen = [v for v in verdicts if v["problem"] == problem]
         grouped = runs[runs["problem"] == problem]
@@ -154,8 +156,12 @@ def _verdict_section(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> str:
         if chosen and chosen[0]["kind"] == "inverse":
             parts.append(_inverse_verdict_table(grouped, chosen))
         elif chosen:
-            parts += _forward_verdict_tables(grouped, chosen)
-    return "\n\n".join(parts)
+            accuracy, cost = _forward_verdict_tables(grouped, chosen)
+            parts += ["Equal accuracy: time to each ε, and SciML time / classical time.", accuracy,
+                      "Equal cost: the lowest error reached within each cost budget.", cost]
+    kinds = [kind for kind in VERDICT_EXPLANATION if any(v["kind"] == kind for v in verdicts)]
+    explanation = " ".join(VERDICT_EXPLANATION[kind] for kind in kinds)
+    return "\n\n".join([*parts, f"How the verdict is drawn: per problem and setting, the best classical method against the best SciML method. {explanation}"])
 
 
 def verdict_line(verdict: Verdict) -> str:
@@ -195,19 +201,19 @@ def _inverse_clauses(verdict: Verdict) -> list[str]:
     """Each method's quality and cost per reconstruction, the learned method's training, and its break-even."""
     classical, sciml = verdict["classical"], verdict["sciml"]
     unit = _sample_unit(verdict)
-    clauses = [f"{classical['label']} {_quality(classical, verdict)}, {seconds_text(classical['per_sample_s'])} per {unit}"
+    clauses = [f"{classical['label']} gets {_quality(classical, verdict)} at {seconds_text(classical['per_sample_s'])} per {unit}"
                if classical else "no classical result"]
     if sciml is None:
         return [*clauses, "no learned method"]
-    samples = f" on {sciml['n_train']:.0f} samples" if _finite(sciml["n_train"]) else ""
-    clauses.append(f"best learned ({sciml['label']}) {_quality(sciml, verdict)}, {seconds_text(sciml['per_sample_s'])} per "
-                   f"{unit} after {seconds_text(sciml['one_off_s'])} one-off ({_integer(sciml['steps'])} steps{samples})")
+    clauses.append(f"best learned ({sciml['label']}) gets {_quality(sciml, verdict)} at {seconds_text(sciml['per_sample_s'])} per "
+                   f"{unit} after {seconds_text(sciml['one_off_s'])} one-off{_training(sciml)}")
     if classical is not None and verdict["comparable"]:
-        clauses.append(_break_even(sciml["break_even"], unit))
+        after = _break_even(sciml["break_even"], unit)
+        clauses.append(f"never repays its one-off cost (not faster per {unit})" if after == "never" else f"repays its extra one-off cost {after}")
     return clauses
 
 
-def _forward_verdict_tables(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> list[str]:
+def _forward_verdict_tables(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> tuple[str, str]:
     """Equal accuracy (times to each ε and their ratio) and equal cost (errors within each budget)."""
     thresholds, budgets = verdicts[0]["thresholds"], verdicts[0]["budgets_s"]
     accuracy, cost = [], []
@@ -223,8 +229,8 @@ def _forward_verdict_tables(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> 
         if v["classical"] is not None and v["sciml"] is not None:
             accuracy.append([*key, "SciML time / classical time", "", *_ratio_cells(v), "", ""])
     headers = ["parameters"] if runs["setting"].ne("").any() else []
-    return [pipe_table([*headers, "method", "final rel L2", *(f"ε = {eps:.0e}" for eps in thresholds), "steps", "training"], accuracy),
-            pipe_table([*headers, "method", *(f"error ≤ {seconds_text(b)}" for b in budgets)], cost)]
+    return (pipe_table([*headers, "method", "final rel L2", *(f"ε = {eps:.0e}" for eps in thresholds), "steps", "training"], accuracy),
+            pipe_table([*headers, "method", *(f"error ≤ {seconds_text(b)}" for b in budgets)], cost))
 
 
 def _ratio_cells(verdict: Verdict) -> list[str]:
@@ -255,12 +261,22 @@ def _inverse_verdict_table(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> s
             cells = [_fixed(side[m], QUALITY_HEADERS[m][1]) for m in quality]
             learned = family == "SciML"
             break_even = _break_even(side["break_even"], unit) if learned and v["classical"] is not None and v["comparable"] else "—"
+            break_even = f"never (not faster per {unit})" if break_even == "never" else break_even
             budget = [_integer(side["steps"]), seconds_text(side["train_s"]), _integer(side["n_train"])] if learned else ["—"] * 3
             rows.append([*key, f"{family}: {side['label']}", *cells, seconds_text(side["per_sample_s"]),
                          seconds_text(side["one_off_s"]), break_even, *budget])
     headers = ["parameters"] if runs["setting"].ne("").any() else []
     return pipe_table([*headers, "method", *(QUALITY_HEADERS[m][0] for m in quality), f"per {unit}", "one-off", "break-even",
                        "steps", "training", "training samples"], rows)
+
+
+def _training(side: Mapping[str, Any]) -> str:
+    """The training budget a learned method used, as far as its records say: ' (800 steps, 303 s training, 1000 samples)'."""
+    parts = [f"{side['steps']:.0f} steps" if _finite(side["steps"]) else "",
+             f"{seconds_text(side['train_s'])} training" if _finite(side["train_s"]) and side["train_s"] > 0 else "",
+             f"{side['n_train']:.0f} training samples" if _finite(side["n_train"]) else ""]
+    shown = [part for part in parts if part]
+    return f" ({', '.join(shown)})" if shown else ""
 
 
 def _reaches(seconds: float, eps: float) -> str:
@@ -270,15 +286,20 @@ def _reaches(seconds: float, eps: float) -> str:
 def _quality(side: Mapping[str, Any], verdict: Verdict) -> str:
     """The ranking measure and SSIM, as the reconstruction table shows them."""
     shown = [m for m in verdict["quality"] if m in ("psnr", "rel_l2", "ssim")]
-    return ", ".join(f"{QUALITY_HEADERS[m][0]} {_fixed(side[m], QUALITY_HEADERS[m][1])}" for m in shown)
+    texts = []
+    for metric in shown:
+        header, fmt = QUALITY_HEADERS[metric]
+        name, _, unit = header.removesuffix(")").partition(" (")  # "PSNR (dB)" reads "PSNR 31.00 dB"
+        texts.append(f"{name} {_fixed(side[metric], fmt)}{' ' + unit if unit else ''}")
+    return ", ".join(texts)
 
 
 def _break_even(images: float, unit: str) -> str:
+    """When a learned method's extra one-off cost is repaid: 'after 537 images', 'from the first image' or 'never'."""
     if not _finite(images):
-        return f"never repays its one-off cost (not faster per {unit})"
-    if images == 0:
-        return f"cheaper from the first {unit}"
-    return f"repays its extra one-off cost after {math.ceil(images)} {unit}{'s' if math.ceil(images) != 1 else ''}"
+        return "never"
+    count = math.ceil(images)
+    return f"from the first {unit}" if count == 0 else f"after {count} {unit}{'s' if count != 1 else ''}"
 
 
 def _sample_unit(verdict: Verdict) -> str:
