@@ -187,9 +187,7 @@ def _forward_clauses(verdict: Verdict) -> list[str]:
     if classical is None or not reached:
         clauses.append(f"best SciML ({sciml['label']}) {_reaches(sciml['time_s'][i], eps)}")
     else:
-        ratio = verdict["time_ratio"][i]
-        gain = f" ({_times(ratio)}× slower)" if _finite(ratio) and ratio >= 1 else f" ({_times(1 / ratio)}× faster)" if _finite(ratio) else ""
-        clauses.append(f"best SciML ({sciml['label']}) in {seconds_text(sciml['time_s'][i])}{gain}")
+        clauses.append(f"best SciML ({sciml['label']}) in {seconds_text(sciml['time_s'][i])}{_speed(verdict['time_ratio'][i])}")
     budget = verdict["headline_budget_s"]
     if _finite(budget):
         j = verdict["budgets_s"].index(budget)
@@ -218,19 +216,16 @@ def _forward_verdict_tables(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> 
     thresholds, budgets = verdicts[0]["thresholds"], verdicts[0]["budgets_s"]
     accuracy, cost = [], []
     for v in verdicts:
-        key = [v["setting"]] if runs["setting"].ne("").any() else []
-        for family, side in (("classical", v["classical"]), ("SciML", v["sciml"])):
-            if side is None:
-                continue
+        for family, side in _sides(v):
+            method = _group_cells(runs, (v["problem"], v["setting"], f"{family}: {side['label']}"))
             times = [seconds_text(t) if _finite(t) else "not reached" for t in side["time_s"]]
             budget = [_integer(side["steps"]), seconds_text(side["train_s"])] if family == "SciML" else ["—", "—"]
-            accuracy.append([*key, f"{family}: {side['label']}", error_text(side["final_rel_l2"]), *times, *budget])
-            cost.append([*key, f"{family}: {side['label']}", *map(error_text, side["error"])])
+            accuracy.append([*method, error_text(side["final_rel_l2"]), *times, *budget])
+            cost.append([*method, *map(error_text, side["error"])])
         if v["classical"] is not None and v["sciml"] is not None:
-            accuracy.append([*key, "SciML time / classical time", "", *_ratio_cells(v), "", ""])
-    headers = ["parameters"] if runs["setting"].ne("").any() else []
-    return (pipe_table([*headers, "method", "final rel L2", *(f"ε = {eps:.0e}" for eps in thresholds), "steps", "training"], accuracy),
-            pipe_table([*headers, "method", *(f"error ≤ {seconds_text(b)}" for b in budgets)], cost))
+            accuracy.append([*_group_cells(runs, (v["problem"], v["setting"], "SciML time / classical time")), "", *_ratio_cells(v), "", ""])
+    return (pipe_table([*_method_headers(runs), "final rel L2", *(f"ε = {eps:.0e}" for eps in thresholds), "steps", "training"], accuracy),
+            pipe_table([*_method_headers(runs), *(f"error ≤ {seconds_text(b)}" for b in budgets)], cost))
 
 
 def _ratio_cells(verdict: Verdict) -> list[str]:
@@ -254,20 +249,25 @@ def _inverse_verdict_table(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> s
     unit = _sample_unit(verdicts[0])
     rows = []
     for v in verdicts:
-        key = [v["setting"]] if runs["setting"].ne("").any() else []
-        for family, side in (("classical", v["classical"]), ("SciML", v["sciml"])):
-            if side is None:
-                continue
-            cells = [_fixed(side[m], QUALITY_HEADERS[m][1]) for m in quality]
+        for family, side in _sides(v):
             learned = family == "SciML"
             break_even = _break_even(side["break_even"], unit) if learned and v["classical"] is not None and v["comparable"] else "—"
-            break_even = f"never (not faster per {unit})" if break_even == "never" else break_even
             budget = [_integer(side["steps"]), seconds_text(side["train_s"]), _integer(side["n_train"])] if learned else ["—"] * 3
-            rows.append([*key, f"{family}: {side['label']}", *cells, seconds_text(side["per_sample_s"]),
-                         seconds_text(side["one_off_s"]), break_even, *budget])
-    headers = ["parameters"] if runs["setting"].ne("").any() else []
-    return pipe_table([*headers, "method", *(QUALITY_HEADERS[m][0] for m in quality), f"per {unit}", "one-off", "break-even",
+            rows.append([*_group_cells(runs, (v["problem"], v["setting"], f"{family}: {side['label']}")),
+                         *(_fixed(side[m], QUALITY_HEADERS[m][1]) for m in quality), seconds_text(side["per_sample_s"]),
+                         seconds_text(side["one_off_s"]), f"never (not faster per {unit})" if break_even == "never" else break_even,
+                         *budget])
+    return pipe_table([*_method_headers(runs), *(QUALITY_HEADERS[m][0] for m in quality), f"per {unit}", "one-off", "break-even",
                        "steps", "training", "training samples"], rows)
+
+
+def _sides(verdict: Verdict) -> list[tuple[str, Mapping[str, Any]]]:
+    """(family name, numbers) of the verdict's methods, classical first; a family without a result is left out."""
+    return [(family, side) for family, side in (("classical", verdict["classical"]), ("SciML", verdict["sciml"])) if side is not None]
+
+
+def _method_headers(runs: pd.DataFrame) -> list[str]:
+    return [*_group_headers(runs)[:-1], "method"]
 
 
 def _training(side: Mapping[str, Any]) -> str:
@@ -277,6 +277,13 @@ def _training(side: Mapping[str, Any]) -> str:
              f"{side['n_train']:.0f} training samples" if _finite(side["n_train"]) else ""]
     shown = [part for part in parts if part]
     return f" ({', '.join(shown)})" if shown else ""
+
+
+def _speed(ratio: float) -> str:
+    """SciML time / classical time in words: ' (24,000× slower)', ' (3× faster)', or '' when there is no ratio."""
+    if not _finite(ratio):
+        return ""
+    return f" ({_times(ratio)}× slower)" if ratio >= 1 else f" ({_times(1 / ratio)}× faster)"
 
 
 def _reaches(seconds: float, eps: float) -> str:
