@@ -302,11 +302,11 @@ def _quality(side: Mapping[str, Any], verdict: Verdict) -> str:
 
 
 def _break_even(images: float, unit: str) -> str:
-    """When a learned method's extra one-off cost is repaid: 'after 537 images', 'from the first image' or 'never'."""
+    """When a learned method's extra one-off cost is repaid: 'after 2,039 images', 'from the first image' or 'never'."""
     if not _finite(images):
         return "never"
     count = math.ceil(images)
-    return f"from the first {unit}" if count == 0 else f"after {count} {unit}{'s' if count != 1 else ''}"
+    return f"from the first {unit}" if count == 0 else f"after {count:,} {unit}{'s' if count != 1 else ''}"
 
 
 def _sample_unit(verdict: Verdict) -> str:
