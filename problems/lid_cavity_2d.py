@@ -83,8 +83,8 @@ class LidDrivenCavity2D(FlowProblem):
     @functools.cached_property
     def reference_solution(self) -> FlowSolution:
         """The converged finite-element solution, from the disk cache when it was computed before."""
+        import dolfinx_solver  # noqa: F401, I001  (must precede dolfinx / petsc4py)
         import dolfinx
-        import dolfinx_solver  # noqa: F401  (must precede dolfinx / petsc4py)
         from mpi4py import MPI
 
         mesh = Mesh((0.0, 0.0), (1.0, 1.0), self.reference_cells, self.reference_grading)

@@ -131,8 +131,8 @@ class TaylorHoodFlow:
 
     def __init__(self, flow: SteadyFlowData, mesh: Mesh, degree: int, comm: Any):
         """Build the mesh, the P``degree``/P``degree - 1`` spaces, the boundary conditions and the forms."""
+        import dolfinx_solver  # noqa: F401, I001  (must precede dolfinx / petsc4py)
         import basix.ufl
-        import dolfinx_solver  # noqa: F401  (must precede dolfinx / petsc4py)
         import ufl
         from dolfinx import fem
         from dolfinx import mesh as dmesh
