@@ -158,6 +158,8 @@ def runs() -> dict[str, tuple[ToyInverse, Evaluator, SolveResult]]:
 
 @pytest.mark.parametrize("key", ["learned_gd", "learned_pd", "learned_gd_complex"])
 def test_training_beats_the_pseudo_inverse(runs: dict, key: str) -> None:
+    """One seed, with margins wider than the spread over seeds (2-core x86, seeds 0 / 1: PSNR gains
+    4.87 / 4.81, 3.90 / 4.03 and 2.95 / 2.85 dB; error ratios 0.57-0.63)."""
     problem, evaluator, result = runs[key]
     baseline = pseudo_inverse_metrics(problem, evaluator)
     final = result.trace[-1]
