@@ -162,10 +162,16 @@ def time_to_accuracy_table(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame
 
 
 def budgets_for(curves: Iterable[pd.DataFrame], candidates: Iterable[float] = BUDGETS) -> list[float]:
-    """The candidate budgets not exceeding the longest run (at least the smallest one)."""
+    """The candidate budgets up to the first one that covers the longest run.
+
+    The last budget lets every run finish, so equal cost is also compared at the SciML
+    runs' full training, not only part-way through it.
+    """
     candidates = sorted(candidates)
     longest = max((float(c["cost"].max()) for c in curves if len(c)), default=0.0)
-    return [b for b in candidates if b <= longest] or candidates[:1]
+    within = [b for b in candidates if b < longest]
+    covering = [b for b in candidates if b >= longest][:1]
+    return within + covering or candidates[-1:]
 
 
 def error_at_budget_table(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], budgets: Iterable[float]) -> pd.DataFrame:
