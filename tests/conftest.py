@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # Test files run side by side (pytest -n): OpenMP (Devito) spinning on every core
+    # against another worker's process slows both many times over, so one thread each.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
