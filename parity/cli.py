@@ -69,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--report", action="store_true", help="write the sweep's report when it is done")
     p.add_argument("--reports-dir", default="reports")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--fresh-processes", action="store_true",
+                   help="start every case in a fresh interpreter instead of forking it from a launcher that has done the "
+                        "imports once (slower by seconds per case; the same records)")
     p.set_defaults(handler=_sweep)
 
     p = sub.add_parser("report", help="write reports/<name>/index.md and index.html from the store, and the reports' index")
@@ -189,7 +192,7 @@ def _sweep(args: argparse.Namespace) -> int:
     from parity.harness.sweep import load_sweep, run_sweep
 
     sweep = load_sweep(args.file)
-    records = run_sweep(sweep, Store(args.store), quiet=args.quiet)
+    records = run_sweep(sweep, Store(args.store), quiet=args.quiet, launcher=not args.fresh_processes)
     failed = [r for r in records if r["status"] not in ("ok", "diverged")]
     print(f"parity: sweep {sweep.name!r}: {len(records)} cases run, {len(failed)} not ok, store {args.store}", file=sys.stderr)
     if args.report:

@@ -92,10 +92,6 @@ class Launcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
-    def started(self) -> bool:
-        return self._process is not None
-
     def start(self) -> None:
         """Start the launcher and wait until its imports are done."""
         if self._process is not None:

@@ -215,8 +215,12 @@ def run_sweep(sweep: Sweep, store: Store, *, quiet: bool = False, launcher: bool
 
 
 def _forkable(case: Case) -> bool:
-    """Whether a case may be forked from the launcher: on one device (no mpiexec, no XLA_FLAGS to set first)."""
-    return case.devices == 1
+    """Whether a case may be forked from the launcher: on one device (no mpiexec, no XLA_FLAGS to set first), on Linux.
+
+    (Elsewhere forking after numerical libraries are loaded is less well trodden, and a
+    killed sweep's launcher would not follow it through a parent-death signal.)
+    """
+    return case.devices == 1 and sys.platform.startswith("linux")
 
 
 def _problem_tag(case: Case) -> str:
