@@ -12,6 +12,8 @@ import jax
 from parity.problems import Burgers1D
 from parity.solvers import PINN
 
+from ._compilation_cache import cache_compilations
+
 
 class PINNTrainStep:
     """100 fused steps of the 8 x 20 PINN on 4096 Halton points, nu = 0.01 / pi."""
@@ -21,6 +23,7 @@ class PINNTrainStep:
     timeout = 300
 
     def setup(self, optimiser: str) -> None:
+        cache_compilations()
         problem = Burgers1D()
         solver = PINN(width=20, depth=8, n_collocation=4096, lbfgs_fraction=0.5)
         task = solver.training_task(problem, 0, problem.test_points()[:100])

@@ -20,6 +20,8 @@ from parity.operators import operator_norm
 from parity.problems.ct_2d import ParallelBeamCT2D
 from parity.solvers.reconstruction.learned_reconstruction import NormalisedOperator
 
+from ._compilation_cache import cache_compilations
+
 TV_ITERATIONS = 300
 
 
@@ -37,6 +39,7 @@ class ClassicalReconstruction:
     timeout = 300
 
     def setup(self, image_size: int) -> None:
+        cache_compilations()
         problem, _, sinogram = _sample(image_size, 30)
         operator = problem.operator()
         norm = operator_norm(operator)
@@ -60,6 +63,7 @@ class LearnedTrainingStep:
     timeout = 600
 
     def setup(self, solver: str, image_size: int) -> None:
+        cache_compilations()
         problem, truth, sinogram = _sample(image_size, 30)
         norm = operator_norm(problem.operator())
         operator = NormalisedOperator(problem.operator(), norm)
