@@ -54,8 +54,11 @@ from pathlib import Path
 from typing import Any, Self
 
 _PR_SET_PDEATHSIG = 1
-PARITY_MAIN = "parity.harness.launcher:parity_main"
-"""What a child runs by default: ``python -m parity <argv>``."""
+PARITY_MAIN = "parity.cli:main"
+"""What a child runs by default: the ``parity`` command line, as ``python -m parity <argv>`` does.
+
+Named, not imported: the harness runs the command-line program the way ``python -m``
+would and never imports the CLI module itself (the CLI imports the harness)."""
 READY_TIMEOUT_S = 600.0
 """How long the sweep waits for the launcher's imports before it gives up on it."""
 
@@ -197,8 +200,9 @@ def _read(path: Path) -> str:
 
 def preload() -> None:
     """Import what ``parity run`` imports before it runs a case, and compute the software facts."""
-    from parity import cli  # noqa: F401
     from parity.harness import environment, registry, run, store  # noqa: F401
+
+    importlib.import_module(PARITY_MAIN.partition(":")[0])
 
     registry.problems()
     registry.solvers()
@@ -271,6 +275,8 @@ def _child(request: dict[str, Any], launcher_fds: tuple[int, ...]) -> None:
 
         run.FORKED = True  # records say so (see run.FORKED)
         module, _, function = request["target"].partition(":")
+        if isinstance(request["argv"], list):
+            sys.argv = ["parity", *request["argv"]]
         code = _exit_code(getattr(importlib.import_module(module), function), request["argv"])
     except BaseException:  # noqa: BLE001 - anything at all: report it as an interpreter would
         import traceback
@@ -287,14 +293,6 @@ def _child(request: dict[str, Any], launcher_fds: tuple[int, ...]) -> None:
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
-
-
-def parity_main(argv: list[str]) -> int:
-    """``python -m parity <argv>``."""
-    from parity.cli import main
-
-    sys.argv = ["parity", *argv]
-    return main(argv)
 
 
 def _exit_code(function: Any, argv: Any) -> int:
