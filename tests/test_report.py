@@ -437,6 +437,8 @@ def test_index_lists_every_report_with_its_verdict_lines(store: Store, tmp_path:
     reports = tmp_path / "reports"
     first = write_report(store, reports / "toy", title="toy report")
     write_report(store, reports / "cheb_only", case_keys={"c1", "c4"}, title="cheb_only")
+    assert not (reports / "index.md").exists()  # writing a report leaves the committed index alone
+    assert main(["report", "--index-only", "--reports-dir", str(reports)]) == 0
     lines = [v["line"] for v in _verdicts(first).values()]
     index = (reports / "index.md").read_text()
     assert "## [toy](toy/index.md) (toy report)" in index and "## [cheb_only](cheb_only/index.md)\n" in index

@@ -17,8 +17,8 @@ INDEX_TITLE = "Parity reports"
 INDEX_INTRO = (
     "Every report in this folder with its verdict lines: per problem and setting, the best classical method against "
     "the best SciML method (at equal accuracy and at equal cost for forward problems; quality, cost per reconstruction "
-    "and break-even for inverse ones). Refreshed whenever a report is written here (`parity report`, "
-    "`parity sweep --report`), or alone by `parity report --index-only`."
+    "and break-even for inverse ones). Rewritten by `parity report --index-only` (and `scripts/regenerate-reports`), "
+    "not by writing a report, so a local report leaves this page alone."
 )
 
 

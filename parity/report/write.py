@@ -20,7 +20,8 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
 
     Only the latest record of each case counts; ``case_keys`` and ``problem`` narrow the
     selection, and a selection that matches nothing raises ``ValueError``. The index of the
-    reports beside it (out_dir's parent: index.md, index.html) is refreshed too.
+    committed reports is left alone (``parity report --index-only`` rewrites it), so a local
+    report, such as the README's default one, does not change a committed file.
     """
     try:
         runs = analysis.select_runs(load_records(store.root), case_keys, problem)
@@ -47,7 +48,6 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
     report.write_text(text, encoding="utf-8")
     (out_dir / "index.html").write_text(render.html_page(text, title), encoding="utf-8")
     _write_verdict_file(out_dir, runs, verdicts, title)
-    index.write_index(out_dir.parent)
     return report
 
 
