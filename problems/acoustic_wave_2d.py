@@ -144,6 +144,11 @@ class AcousticWave2D(ForwardProblem, AcousticWave):
         on_side = (px <= 0.0) | (px >= 1.0) | (py <= 0.0) | (py >= 1.0)
         return jnp.where(on_side, absorbing, interior)
 
+    def loss_terms(self, x: Float[np.ndarray, "n 3"]) -> dict[str, Float[np.ndarray, "n 1"]]:
+        """The wave equation inside the box and the absorbing condition on its sides."""
+        on_side = np.any((x[:, :2] <= 0.0) | (x[:, :2] >= 1.0), axis=1, keepdims=True).astype(np.float32)
+        return {"wave equation": 1.0 - on_side, "absorbing condition": on_side}
+
     def ansatz(self, x: Float[Array, "n 3"], raw: Float[Array, "n 1"]) -> Float[Array, "n 1"]:
         # u = u_t = 0 at t = 0 exactly; (f0 t)^2 saturates by tanh so late times are not amplified.
         return jnp.tanh(self.frequency * x[:, 2:3]) ** 2 * raw

@@ -49,6 +49,8 @@ class ForwardProblem(Problem):
     and are periodic by construction."""
     compared_outputs: ClassVar[tuple[int, ...] | None] = None
     """The outputs the reference gives and errors compare (e.g. velocity, not pressure); None = all."""
+    residual_names: ClassVar[tuple[str, ...]] = ("residual",)
+    """A name for each column of :meth:`residual` (its equations)."""
 
     @property
     @abc.abstractmethod
@@ -79,6 +81,17 @@ class ForwardProblem(Problem):
     def residual_scale(self) -> float:
         """Typical size of the residual's terms, so losses are O(1) at any scale knob."""
         return 1.0
+
+    def loss_terms(self, x: Float[np.ndarray, "n d"]) -> dict[str, Float[np.ndarray, "n r"]]:
+        """The loss's terms at points ``x``: for each, which (point, residual column) entries it holds (1 or 0).
+
+        Solvers that weight terms apart (loss balancing, causal weighting) read them; the
+        default is one term per equation (residual column). A problem whose residual means
+        different conditions at different points (a boundary condition on the box's sides)
+        splits the points too.
+        """
+        columns = np.eye(len(self.residual_names), dtype=np.float32)
+        return {name: np.broadcast_to(columns[c], (len(x), len(columns))).copy() for c, name in enumerate(self.residual_names)}
 
     def extra_metrics(self, u: Float[np.ndarray, "m c"], u_ref: Float[np.ndarray, "m c"]) -> dict[str, float]:
         """Problem-specific errors of the compared outputs on the test points (none by default)."""

@@ -52,6 +52,7 @@ class FlowProblem(ForwardProblem, SteadyIncompressibleFlow):
     in_dim: ClassVar[int] = 2
     out_dim: ClassVar[int] = 3
     compared_outputs: ClassVar[tuple[int, ...] | None] = (0, 1)
+    residual_names: ClassVar[tuple[str, ...]] = ("x-momentum", "y-momentum", "continuity")
     re: float
     n_test: int
     _test_seed: ClassVar[int]

@@ -49,6 +49,7 @@ class DecayingTurbulence2D(ForwardProblem, PeriodicVorticity2D):
     compared_outputs: ClassVar[tuple[int, ...] | None] = (0,)
     """Outputs are (w, psi); errors compare the vorticity w (psi is fixed by w up to a constant)."""
     periods: ClassVar[tuple[float | None, ...]] = (2 * math.pi, 2 * math.pi, None)
+    residual_names: ClassVar[tuple[str, ...]] = ("vorticity transport", "stream-function Poisson")
     """Period of each input (None: not periodic), so networks can embed x and y periodically."""
 
     reynolds: float = knob(1000.0, "Reynolds number 1 / nu at unit rms velocity and unit length (scale knob)", "number in [100, 1e5]", lambda r: 100 <= r <= 1e5)

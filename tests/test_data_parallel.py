@@ -5,6 +5,8 @@ devices trains each case on meshes of N devices and prints JSON; the tests compa
 with N = 1. The PINN runs on N = 1, 2, 3, 4, 8 with 1001 collocation points, the learned
 gradient descent (whose compilation is slower) on N = 1, 3, 8 with batches of 5, so the
 weight-0 padding and the masked mean are exercised, down to devices that hold only padding.
+The PINN with the jaxpi recipe (term-wise loss, gradient-norm weights, adaptive resampling)
+runs on the three-term Kovasznay flow on N = 1 and 3.
 
 Tolerance: the runs differ only in how XLA splits and orders the float32 sums over points
 (or samples) and adds the all-reduced partial gradients: a change of a few float32 ulps
@@ -33,6 +35,8 @@ PINN_KNOBS = {"width": 32, "depth": 3, "n_collocation": 1001, "steps_per_dispatc
 PINN_STEPS = 300
 GD_BATCH = 5  # divides by none of 2, 3, 4, 8
 GD_STEPS = 30
+RECIPE_COUNTS = (1, 3)
+RECIPE_KNOBS = {**PINN_KNOBS, "recipe": "jaxpi", "balance_every": 50, "rad_every": 100}
 
 
 def _silent(done: int, total: int, postfix: dict[str, float]) -> None:
@@ -44,6 +48,7 @@ def _worker() -> None:
     from test_learned_reconstruction import TINY, ToyInverse
 
     from parity.problems import MultiScale1D
+    from parity.problems.kovasznay_2d import Kovasznay2D
     from parity.solvers import PINN, Budget, Evaluator
     from parity.solvers.physics_informed.training import parameter_count
     from parity.solvers.reconstruction.learned_gd import LearnedGradientDescent
@@ -53,6 +58,8 @@ def _worker() -> None:
     evaluator = Evaluator(x, problem.reference(x))
     toy = ToyInverse()
     toy_evaluator = toy.evaluator()
+    flow = Kovasznay2D()
+    flow_evaluator = flow.evaluator()
     out: dict[str, dict] = {}
     for count in COUNTS:
         pinn = PINN(**PINN_KNOBS)
@@ -65,6 +72,13 @@ def _worker() -> None:
             "pinn_comm_bytes": result.info["comm_bytes_per_step"],
             "pinn_devices": result.info["devices"],
         }
+        if count in RECIPE_COUNTS:
+            recipe = PINN(**RECIPE_KNOBS).solve(flow, Budget(steps=PINN_STEPS, devices=count), 0, flow_evaluator, _silent)
+            out[str(count)] |= {
+                "recipe_status": recipe.status,
+                "recipe_losses": [c.loss for c in recipe.trace[1:]],
+                "recipe_weights": recipe.info["loss_weights"],
+            }
         if count in GD_COUNTS:
             gd = LearnedGradientDescent(**{**TINY, "batch_size": GD_BATCH, "checkpoint_every": 5})
             learned = gd.solve(toy, Budget(steps=GD_STEPS, devices=count), 0, toy_evaluator, _silent)
@@ -95,6 +109,15 @@ def test_pinn_trains_the_same_on_every_device_count(runs: dict[int, dict], count
     assert len(many["pinn_losses"]) == PINN_STEPS // PINN_KNOBS["steps_per_dispatch"]
     np.testing.assert_allclose(many["pinn_losses"], one["pinn_losses"], rtol=RTOL)
     np.testing.assert_allclose(many["pinn_prediction"], one["pinn_prediction"], rtol=RTOL, atol=RTOL * np.max(np.abs(one["pinn_prediction"])))
+
+
+def test_pinn_recipe_trains_the_same_on_three_devices(runs: dict[int, dict]) -> None:
+    """Balancing's per-term gradients and the resampling's residuals run sharded too."""
+    one, many = runs[1], runs[3]
+    assert many["recipe_status"] == one["recipe_status"] == "ok"
+    assert len(one["recipe_weights"]) == 3 and max(one["recipe_weights"]) > 1.5  # the terms were reweighted
+    np.testing.assert_allclose(many["recipe_weights"], one["recipe_weights"], rtol=10 * RTOL)
+    np.testing.assert_allclose(many["recipe_losses"], one["recipe_losses"], rtol=10 * RTOL)
 
 
 @pytest.mark.parametrize("count", GD_COUNTS[1:])

@@ -78,7 +78,7 @@ class Case:
         return f"{self.solver.name}[{', '.join(f'{k}={_short(v)}' for k, v in changed.items())}]"
 
     def key(self) -> str:
-        """Identity of the case: what a rerun must reproduce (labels and time limits excluded).
+        """Identity of the case: what a rerun must reproduce (labels and the sweep's timeout excluded).
 
         Parameters enter only where they differ from their defaults, so a knob added
         later (with a default that keeps the old behaviour) does not orphan old records.
@@ -92,6 +92,8 @@ class Case:
             "budget_steps": self.budget.steps if self.solver.family == "sciml" else 0,
             "device_count": self.devices,
         }
+        if self.solver.family == "sciml" and self.budget.seconds != float("inf"):  # a training-time budget (equal-time studies)
+            identity["budget_seconds"] = self.budget.seconds
         if self.scaling:  # a weak-scaling series repeats its one-device case under its own key
             identity["scaling"] = self.scaling
         return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]

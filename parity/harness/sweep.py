@@ -72,8 +72,8 @@ from parity.harness.store import Store
 from parity.knobs import ParameterError, split_overrides
 from parity.solvers.base import Budget
 
-_TOP_KEYS = {"name", "problem", "seeds", "steps", "timeout_s", "grid", "solvers", "description", "studies", "devices", "scaling", "per_device"}
-_STUDY_KEYS = {"problem", "seeds", "steps", "grid", "solvers", "devices", "scaling", "per_device"}
+_TOP_KEYS = {"name", "problem", "seeds", "steps", "seconds", "timeout_s", "grid", "solvers", "description", "studies", "devices", "scaling", "per_device"}
+_STUDY_KEYS = {"problem", "seeds", "steps", "seconds", "grid", "solvers", "devices", "scaling", "per_device"}
 _SOLVER_KEYS = {"name", "label", "config", "seeds"}
 
 
@@ -101,7 +101,7 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
             unknown = set(study) - _STUDY_KEYS
             if unknown:
                 raise ParameterError(f"{where}: studies[{index}] has unknown key(s) {sorted(unknown)}; allowed: {sorted(_STUDY_KEYS)}")
-            defaults = {key: spec[key] for key in ("seeds", "steps", "devices", "scaling", "per_device") if key in spec}
+            defaults = {key: spec[key] for key in ("seeds", "steps", "seconds", "devices", "scaling", "per_device") if key in spec}
             cases += _study_cases({**defaults, **study}, f"{where}, studies[{index}]")
     else:
         cases = _study_cases(spec, where)
@@ -116,6 +116,7 @@ def _study_cases(spec: dict[str, Any], where: str) -> list[Case]:
     problem_cls = registry.problem_class(spec["problem"])
     seeds = [int(s) for s in spec.get("seeds", [0])]
     steps = int(spec.get("steps", Budget().steps))
+    seconds = float(spec.get("seconds", Budget().seconds))
     device_counts, scaling, per_device = _device_axis(spec, where)
     grid = spec.get("grid", {})
     for knob, values in grid.items():
@@ -139,7 +140,7 @@ def _study_cases(spec: dict[str, Any], where: str) -> list[Case]:
                 series = scaling if parallel and len(device_counts) > 1 else ""
                 label = entry.get("label", "") or (_weak_label(solver_cls.name, per_device) if series == "weak" else "")
                 for seed in solver_seeds[:1] if solver_cls.deterministic else solver_seeds:
-                    cases.append(Case(problem, solver, seed, Budget(steps=steps, devices=count), label, series))
+                    cases.append(Case(problem, solver, seed, Budget(steps=steps, seconds=seconds, devices=count), label, series))
     return cases
 
 

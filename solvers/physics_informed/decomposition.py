@@ -67,7 +67,7 @@ class Pairs(NamedTuple):
     mask: Float[Array, "s slots"]
 
 
-def window(x_local: Float[Array, "... d"]) -> Float[Array, "..."]:
+def window(x_local: Float[Array, "... d"]) -> Float[Array, ...]:
     """Unnormalised cosine window of local coordinates (support is |x_local| < 1)."""
     x_local = jnp.clip(x_local, -1.0, 1.0)
     return jnp.prod(((1.0 + jnp.cos(jnp.pi * x_local)) / 2.0) ** 2, axis=-1)

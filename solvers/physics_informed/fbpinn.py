@@ -33,12 +33,15 @@ from jax.sharding import Mesh, PartitionSpec
 from jaxtyping import Array, Float, Int
 
 from parity import devices
-from parity.knobs import all_at_least, at_least, knob, positive
+from parity.knobs import ParameterError, all_at_least, at_least, knob, positive
 from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, Solver, SolveResult
+from parity.solvers.physics_informed.architectures import Network
 from parity.solvers.physics_informed.decomposition import Level, window
 from parity.solvers.physics_informed.fbpinn_partition import Partition, PointLayout
-from parity.solvers.physics_informed.networks import ACTIVATIONS, StackedMLP
+from parity.solvers.physics_informed.loss_terms import LossTerms, TermTables
+from parity.solvers.physics_informed.networks import ACTIVATIONS
+from parity.solvers.physics_informed.recipes import TrainingRecipe
 from parity.solvers.physics_informed.schedule import TimeMarching, weighted_mean_square
 from parity.solvers.physics_informed.training import Placement, TrainingTask, communication_per_step, solve_result, train
 
@@ -54,10 +57,15 @@ class ShardedPoints(NamedTuple):
     pair_mask: tuple[Float[Array, "N k slots"], ...]
     centres: tuple[Float[Array, "Nk d"], ...]
     half_widths: tuple[Float[Array, "Nk d"], ...]
+    tables: TermTables | None = None
+    """Term masks, time chunks and probes of the owned points, for a term-wise loss (:mod:`.loss_terms`)."""
 
 
-def sharded_points(partition: Partition, layout: PointLayout, x: Float[np.ndarray, "n d"], mesh: Mesh) -> ShardedPoints:
-    """The tables of ``layout`` on the mesh, split along their device axis (all loss weights 1).
+def sharded_points(
+    partition: Partition, layout: PointLayout, x: Float[np.ndarray, "n d"], mesh: Mesh, terms: LossTerms | None = None
+) -> ShardedPoints:
+    """The tables of ``layout`` on the mesh, split along their device axis (all loss weights 1),
+    with the term tables of ``terms`` when given.
 
     Placed straight from NumPy: moving JAX arrays from one device to a sharding would
     compile a small program per array shape.
@@ -72,11 +80,12 @@ def sharded_points(partition: Partition, layout: PointLayout, x: Float[np.ndarra
         pair_mask=layout.pair_mask,
         centres=tuple(c for c, _ in geometry),
         half_widths=tuple(h for _, h in geometry),
+        tables=None if terms is None else TermTables(*(layout.gather(table) for table in terms.tables(x))),
     )
     return jax.device_put(host, devices.split(mesh))
 
 
-def fbpinn_local(nets: tuple[StackedMLP, ...], points: ShardedPoints, x: Float[Array, "P d"]) -> Float[Array, "P out"]:
+def fbpinn_local(nets: tuple[Network, ...], points: ShardedPoints, x: Float[Array, "P d"]) -> Float[Array, "P out"]:
     """One device's share of the sum over levels of the window-weighted networks, before the ansatz.
 
     Runs inside ``shard_map``: ``nets`` and ``points`` are this device's blocks (``points``
@@ -108,22 +117,29 @@ def fbpinn_local(nets: tuple[StackedMLP, ...], points: ShardedPoints, x: Float[A
     return jnp.sum(numerator / denominator[..., None], axis=1)
 
 
-def sharded_residual_loss(problem: ForwardProblem, mesh: Mesh, nets: tuple[StackedMLP, ...], points: ShardedPoints) -> Float[Array, ""]:
-    """Weighted mean square of the scaled residual over every device's owned points."""
+def sharded_residual_loss(
+    problem: ForwardProblem, mesh: Mesh, nets: tuple[Network, ...], points: ShardedPoints, terms: LossTerms | None = None, probes: bool = False
+) -> Float[Array, "*terms"]:
+    """Weighted mean square of the scaled residual over every device's owned points; with ``terms``,
+    each term's (causally weighted) loss, or with ``probes`` their NTK probes (:mod:`.balancing`)."""
 
-    def local(nets: tuple[StackedMLP, ...], points: ShardedPoints) -> Float[Array, ""]:
+    def local(nets: tuple[Network, ...], points: ShardedPoints) -> Float[Array, "*terms"]:
         x, w = points.x[0], points.weights[0]
         r = problem.residual(lambda x_: problem.ansatz(x_, fbpinn_local(nets, points, x_)), x) / problem.residual_scale
-        return weighted_mean_square(r, w, devices.AXIS)
+        if terms is None:
+            return weighted_mean_square(r, w, devices.AXIS)
+        assert points.tables is not None
+        tables = TermTables(*(t[0] for t in points.tables))
+        return (terms.probes if probes else terms.losses)(r, w, tables, devices.AXIS)
 
     spec = PartitionSpec(devices.AXIS)
     return jax.shard_map(local, mesh=mesh, in_specs=(spec, spec), out_specs=PartitionSpec())(nets, points)
 
 
-def sharded_values(problem: ForwardProblem, mesh: Mesh, nets: tuple[StackedMLP, ...], points: ShardedPoints, order: Int[Array, " n"]) -> Float[Array, "n out"]:
+def sharded_values(problem: ForwardProblem, mesh: Mesh, nets: tuple[Network, ...], points: ShardedPoints, order: Int[Array, " n"]) -> Float[Array, "n out"]:
     """u at a point set, in the caller's point order (``order`` from :meth:`PointLayout.order`)."""
 
-    def local(nets: tuple[StackedMLP, ...], points: ShardedPoints) -> Float[Array, "P out"]:
+    def local(nets: tuple[Network, ...], points: ShardedPoints) -> Float[Array, "P out"]:
         x = points.x[0]
         return problem.ansatz(x, fbpinn_local(nets, points, x))
 
@@ -133,10 +149,10 @@ def sharded_values(problem: ForwardProblem, mesh: Mesh, nets: tuple[StackedMLP, 
 
 
 @dataclasses.dataclass(frozen=True)
-class FBPINN(Solver):
+class FBPINN(Solver, TrainingRecipe):
     name: ClassVar[str] = "fbpinn"
     family: ClassVar[str] = "sciml"
-    description: ClassVar[str] = "finite-basis PINN, one-level or multilevel (Moseley 2023, Dolean 2024)"
+    description: ClassVar[str] = "finite-basis PINN, one-level or multilevel (Moseley 2023, Dolean 2024); optional training recipe"
     multi_device: ClassVar[bool] = True
 
     levels: tuple[int, ...] = knob((30,), "subdomains per dimension at each level; several = multilevel", "non-empty list of integers >= 1", all_at_least(1))
@@ -144,7 +160,7 @@ class FBPINN(Solver):
     width: int = knob(16, "hidden units per layer of each subdomain network", "integer >= 1", at_least(1))
     depth: int = knob(2, "hidden layers of each subdomain network", "integer >= 1", at_least(1))
     activation: str = knob("tanh", "activation", " | ".join(ACTIVATIONS), ACTIVATIONS.__contains__)
-    learning_rate: float = knob(1e-3, "Adam learning rate", "finite number > 0", positive)
+    learning_rate: float = knob(1e-3, "peak learning rate of the first optimiser", "finite number > 0", positive)
     n_collocation: int = knob(3000, "collocation (training) points", "integer >= 2", at_least(2))
     steps_per_dispatch: int = knob(100, "optimiser steps fused per jitted call (also the checkpoint interval)", "integer >= 1", at_least(1))
     time_stages: int = knob(1, "causal time-marching stages for evolution problems (1 = train on all times at once)", "integer >= 1", at_least(1))
@@ -164,16 +180,16 @@ class FBPINN(Solver):
         """Every level's subdomains dealt to ``device_count`` devices."""
         return Partition.of(self.decomposition(problem), device_count)
 
-    def networks(self, problem: ForwardProblem, seed: int) -> tuple[StackedMLP, ...]:
-        """One stack of subdomain networks per level, each level seeded independently."""
-        sizes = (problem.in_dim, *[self.width] * self.depth, problem.out_dim)
+    def networks(self, problem: ForwardProblem, seed: int) -> tuple[Network, ...]:
+        """One stack of subdomain networks per level (the recipe's architecture), each level seeded independently."""
         seeds = np.random.SeedSequence(seed).generate_state(len(self.levels))
+        activation = ACTIVATIONS[self.activation]
         return tuple(
-            StackedMLP(lv.n_subdomains, sizes, ACTIVATIONS[self.activation], seed=int(s))
+            self.recipe_network(problem, lv.n_subdomains, problem.in_dim, self.width, self.depth, activation, int(s))
             for lv, s in zip(self.decomposition(problem), seeds)
         )
 
-    def sharded_networks(self, problem: ForwardProblem, seed: int, partition: Partition) -> tuple[StackedMLP, ...]:
+    def sharded_networks(self, problem: ForwardProblem, seed: int, partition: Partition) -> tuple[Network, ...]:
         """:meth:`networks` rearranged into the partition's (N * per_device) blocks; dummies are zeros."""
         split = devices.split(devices.mesh(partition.count))
         return tuple(
@@ -194,26 +210,33 @@ class FBPINN(Solver):
         x_train = problem.collocation_points(self.n_collocation)
         train_layout = partition.layout(x_train)
         test_layout = partition.layout(x_test)
-        train_points = sharded_points(partition, train_layout, x_train, mesh)
+        if "rad" in self.ingredients(problem):
+            raise ParameterError(f"{self.name}: adaptive sampling ('rad') is not available: resampled points would change the subdomain tables' shapes")
+        terms = self.loss_terms(problem, seed)
+        train_points = sharded_points(partition, train_layout, x_train, mesh, terms)
         test_points = sharded_points(partition, test_layout, x_test, mesh)
         test_order = jnp.asarray(test_layout.order())
         marching = TimeMarching.for_problem(problem, x_train, self.time_stages, self.marching_fraction, self.name, self.lbfgs_fraction)
 
-        def schedule(step: int, total: int) -> ShardedPoints:
+        def schedule(step: int, total: int, nets: tuple[Network, ...]) -> ShardedPoints:
             assert marching is not None
             weights = layout_weights(train_layout, marching.weights(step, total))
             return train_points._replace(weights=weights)
 
+        balancing = self.loss_balancing(problem, terms)
+        ntk = balancing is not None and balancing.kind == "ntk"
         task = TrainingTask(
             model=self.sharded_networks(problem, seed, partition),
-            loss_fn=lambda nets, points: sharded_residual_loss(problem, mesh, nets, points),
+            loss_fn=lambda nets, points: sharded_residual_loss(problem, mesh, nets, points, terms),
             data=train_points,
             predict_test=lambda nets: sharded_values(problem, mesh, nets, test_points, test_order),
-            optimiser=optax.adam(self.learning_rate),
+            optimiser=self.first_optimiser(problem, self.learning_rate),
             finisher=optax.lbfgs() if self.lbfgs_fraction > 0 else None,
             finisher_fraction=self.lbfgs_fraction,
             data_schedule=None if marching is None else schedule,
             placement=Placement(model=lambda tree: jax.device_put(tree, split), data=lambda tree: jax.device_put(tree, split)),
+            balancing=balancing,
+            balance_fn=(lambda nets, points: sharded_residual_loss(problem, mesh, nets, points, terms, probes=True)) if ntk else None,
         )
         return task, train_layout
 
@@ -245,6 +268,7 @@ class FBPINN(Solver):
             "n_subdomains": sum(lv.n_subdomains for lv in partition.levels),
             "active_pairs": train_layout.active_pairs,
             "devices": budget.devices,
+            "ingredients": sorted(self.ingredients(problem)),
             "subdomains_per_device": sum(b.per_device for b in partition.blocks),
             "halo_points": train_layout.halo_rows,
             "comm_bytes_per_step": sum(communication_per_step(task, budget.devices).values()),

@@ -15,20 +15,26 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import ClassVar
+from collections.abc import Callable
+from typing import ClassVar, NamedTuple
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.sharding import PartitionSpec
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Int
 
 from parity import devices as device_mesh
-from parity.knobs import at_least, knob, positive
+from parity.knobs import ParameterError, at_least, knob, positive
 from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, Solver, SolveResult
-from parity.solvers.physics_informed.networks import ACTIVATIONS, StackedMLP
+from parity.solvers.physics_informed.adaptive_sampling import ResidualAdaptiveSampling
+from parity.solvers.physics_informed.architectures import Network
+from parity.solvers.physics_informed.loss_terms import TermTables
+from parity.solvers.physics_informed.networks import ACTIVATIONS
+from parity.solvers.physics_informed.recipes import TrainingRecipe
 from parity.solvers.physics_informed.schedule import TimeMarching, weighted_mean_square
 from parity.solvers.physics_informed.training import Placement, TrainingTask, communication_per_step, solve_result, train
 
@@ -55,67 +61,115 @@ def data_parallel(count: int) -> Placement:
 
 
 @dataclasses.dataclass(frozen=True)
-class PINN(Solver):
+class PINN(Solver, TrainingRecipe):
     name: ClassVar[str] = "pinn"
     family: ClassVar[str] = "sciml"
-    description: ClassVar[str] = "global MLP PINN, Adam, hard-constraint ansatz (Raissi et al. 2019)"
+    description: ClassVar[str] = "global-network PINN, hard-constraint ansatz (Raissi et al. 2019); optional state-of-the-art recipe (Wang et al. 2023)"
     multi_device: ClassVar[bool] = True
 
     width: int = knob(64, "hidden units per layer", "integer >= 1", at_least(1))
     depth: int = knob(4, "hidden layers", "integer >= 1", at_least(1))
     activation: str = knob("tanh", "activation", " | ".join(ACTIVATIONS), ACTIVATIONS.__contains__)
-    learning_rate: float = knob(1e-3, "Adam learning rate", "finite number > 0", positive)
+    learning_rate: float = knob(1e-3, "peak learning rate of the first optimiser", "finite number > 0", positive)
     n_collocation: int = knob(3000, "collocation (training) points", "integer >= 2", at_least(2))
     steps_per_dispatch: int = knob(100, "optimiser steps fused per jitted call (also the checkpoint interval)", "integer >= 1", at_least(1))
     time_stages: int = knob(1, "causal time-marching stages for evolution problems (1 = train on all times at once)", "integer >= 1", at_least(1))
     marching_fraction: float = knob(0.5, "fraction of the steps spent marching; the rest trains on all times", "number in (0, 1]", lambda f: 0 < f <= 1)
-    lbfgs_fraction: float = knob(0.0, "fraction of the steps, at the end, taken by L-BFGS (zoom line search) after Adam", "number in [0, 1]", lambda f: 0 <= f <= 1)
+    lbfgs_fraction: float = knob(0.0, "fraction of the steps, at the end, taken by L-BFGS (zoom line search) after the first optimiser", "number in [0, 1]", lambda f: 0 <= f <= 1)
 
     @classmethod
     def supports(cls, problem: Problem) -> bool:
         return isinstance(problem, ForwardProblem)
 
-    def network(self, problem: ForwardProblem, seed: int) -> StackedMLP:
+    def network(self, problem: ForwardProblem, seed: int) -> Network:
         n_features = problem.in_dim + sum(period is not None for period in problem.periods or ())
-        return StackedMLP(1, (n_features, *[self.width] * self.depth, problem.out_dim), ACTIVATIONS[self.activation], seed=seed)
+        return self.recipe_network(problem, 1, n_features, self.width, self.depth, ACTIVATIONS[self.activation], seed)
 
     @staticmethod
-    def evaluate(problem: ForwardProblem, model: StackedMLP, x: Float[Array, "n d"]) -> Float[Array, "n out"]:
+    def evaluate(problem: ForwardProblem, model: Network, x: Float[Array, "n d"]) -> Float[Array, "n out"]:
         """u(x): the network on the inputs' features, through the problem's ansatz."""
         return problem.ansatz(x, model(input_features(problem, x)[None])[0])
 
     def training_task(self, problem: ForwardProblem, seed: int, x_test: Float[np.ndarray, "m d"], devices: int = 1) -> TrainingTask:
-        """Mean squared residual (scaled by the problem's residual scale) on the collocation points,
-        data-parallel over ``devices`` devices (see the module's docstring)."""
-
+        """Mean squared residual (scaled by the problem's residual scale) on the collocation points, split
+        into the problem's loss terms when an ingredient weighs them apart; data-parallel over
+        ``devices`` devices (see the module's docstring)."""
+        chosen = self.ingredients(problem)
         mesh = device_mesh.mesh(devices)
-
-        def local_loss(model: StackedMLP, x: Float[Array, "n d"], weights: Float[Array, " n"]) -> Float[Array, ""]:
-            r = problem.residual(lambda x_: self.evaluate(problem, model, x_), x) / problem.residual_scale
-            return weighted_mean_square(r, weights, device_mesh.AXIS)
-
         split = PartitionSpec(device_mesh.AXIS)
-        sharded_loss = jax.shard_map(local_loss, mesh=mesh, in_specs=(PartitionSpec(), split, split), out_specs=PartitionSpec())
-
-        def loss(model: StackedMLP, data: tuple[Float[Array, "n d"], Float[Array, " n"]]) -> Float[Array, ""]:
-            return sharded_loss(model, *data)
-
         x_train = problem.collocation_points(self.n_collocation)
-        x_j = jnp.asarray(device_mesh.pad_rows(np.asarray(x_train, np.float32), devices))
-        weights = jnp.asarray(device_mesh.pad_weights(np.ones(len(x_train), np.float32), devices))
         marching = TimeMarching.for_problem(problem, x_train, self.time_stages, self.marching_fraction, self.name, self.lbfgs_fraction)
+        if marching is not None and "rad" in chosen:
+            raise ParameterError(f"{self.name}: time marching (time_stages = {self.time_stages}) and adaptive sampling ('rad') do not combine; use 'causal' weighting")
+        terms = self.loss_terms(problem, seed)
+
+        def scaled_residual(model: eqx.Module, x: Float[Array, "n d"]) -> Float[Array, "n r"]:
+            return problem.residual(lambda x_: self.evaluate(problem, model, x_), x) / problem.residual_scale
+
+        def local_loss(model: eqx.Module, data: PointSet) -> Float[Array, "*terms"]:
+            r = scaled_residual(model, data.x)
+            if terms is None:
+                return weighted_mean_square(r, data.weights, device_mesh.AXIS)
+            return terms.losses(r, data.weights, data.tables, device_mesh.AXIS)
+
+        def local_probes(model: eqx.Module, data: PointSet) -> Float[Array, " T"]:
+            assert terms is not None
+            return terms.probes(scaled_residual(model, data.x), data.weights, data.tables, device_mesh.AXIS)
+
+        def sharded(fn: Callable[[eqx.Module, PointSet], Array]) -> Callable[[eqx.Module, PointSet], Array]:
+            return jax.shard_map(fn, mesh=mesh, in_specs=(PartitionSpec(), split), out_specs=PartitionSpec())
+
+        def point_set(x: Float[np.ndarray, "n d"], weights: Float[np.ndarray, " n"]) -> PointSet:
+            tables = None if terms is None else TermTables(*(device_mesh.pad_rows(t, devices) for t in terms.tables(x)))
+            return PointSet(jnp.asarray(device_mesh.pad_rows(np.asarray(x, np.float32), devices)), jnp.asarray(device_mesh.pad_weights(weights, devices)), tables)
+
+        initial = point_set(x_train, np.ones(len(x_train), np.float32))
+        if marching is not None:
+            def schedule(step: int, total: int, model: eqx.Module) -> PointSet:
+                return initial._replace(weights=jnp.asarray(device_mesh.pad_weights(marching.weights(step, total), devices)))
+        elif "rad" in chosen:
+            schedule = self._adaptive_schedule(problem, x_train, initial, scaled_residual, point_set, seed)
+        else:
+            schedule = None
+        balancing = self.loss_balancing(problem, terms)
         x_test_j = jnp.asarray(x_test, dtype=jnp.float32)
         return TrainingTask(
             model=self.network(problem, seed),
-            loss_fn=loss,
-            data=(x_j, weights),
+            loss_fn=sharded(local_loss),
+            data=initial,
             predict_test=lambda model: self.evaluate(problem, model, x_test_j),
-            optimiser=optax.adam(self.learning_rate),
+            optimiser=self.first_optimiser(problem, self.learning_rate),
             finisher=optax.lbfgs() if self.lbfgs_fraction > 0 else None,
             finisher_fraction=self.lbfgs_fraction,
-            data_schedule=None if marching is None else lambda step, total: (x_j, device_mesh.pad_weights(marching.weights(step, total), devices)),
+            data_schedule=schedule,
             placement=data_parallel(devices),
+            balancing=balancing,
+            balance_fn=sharded(local_probes) if balancing is not None and balancing.kind == "ntk" else None,
         )
+
+    def _adaptive_schedule(
+        self, problem: ForwardProblem, x_train: Float[np.ndarray, "n d"], initial: PointSet,
+        scaled_residual: Callable[[eqx.Module, Array], Array], point_set: Callable[[np.ndarray, np.ndarray], PointSet], seed: int,
+    ) -> Callable[[int, int, eqx.Module], PointSet]:
+        """RAD every ``rad_every`` steps: the residual on the pool, in training-set-sized chunks, then a new draw."""
+        n = len(x_train)
+        pool = problem.collocation_points(self.rad_pool * n)
+        sampler = ResidualAdaptiveSampling.from_points(
+            x_train, point_classes(problem, x_train), pool, point_classes(problem, pool), self.rad_every, self.rad_k, self.rad_c
+        )
+        residual_norm = jax.jit(lambda model, x: jnp.sqrt(jnp.sum(scaled_residual(model, x) ** 2, axis=1)))
+        rng = np.random.default_rng([seed, 3])
+        current = {"epoch": 0, "points": initial}
+
+        def schedule(step: int, total: int, model: eqx.Module) -> PointSet:
+            epoch = step // self.rad_every
+            if epoch != current["epoch"]:
+                norms = np.concatenate([np.asarray(residual_norm(model, jnp.asarray(chunk, jnp.float32))) for chunk in np.split(pool, self.rad_pool)])
+                x = pool[sampler.draw(norms, rng)]
+                current.update(epoch=epoch, points=point_set(x, np.ones(n, np.float32)))
+            return current["points"]
+
+        return schedule
 
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
         assert isinstance(problem, ForwardProblem)
@@ -128,6 +182,20 @@ class PINN(Solver):
             evaluator=evaluator, progress=progress, max_seconds=budget.seconds,
         )
         predict = jax.jit(lambda x: self.evaluate(problem, outcome.model, x))
-        return solve_result(
-            outcome, setup_s, lambda x: np.asarray(predict(jnp.asarray(x, dtype=jnp.float32))), {"devices": budget.devices, "comm_bytes_per_step": comm_bytes},
-        )
+        info = {"devices": budget.devices, "comm_bytes_per_step": comm_bytes, "ingredients": sorted(self.ingredients(problem))}
+        return solve_result(outcome, setup_s, lambda x: np.asarray(predict(jnp.asarray(x, dtype=jnp.float32))), info)
+
+
+class PointSet(NamedTuple):
+    """The training points, their loss weights (0 on padding) and, for term-wise losses, their tables."""
+
+    x: Float[Array, "n d"]
+    weights: Float[Array, " n"]
+    tables: TermTables | None
+
+
+def point_classes(problem: ForwardProblem, x: Float[np.ndarray, "n d"]) -> Int[np.ndarray, " n"]:
+    """Points labelled by the loss entries they carry (interior, sides ...), the same label for the same
+    entries in any point set: adaptive sampling keeps each label's count."""
+    masks = np.concatenate(list(problem.loss_terms(x).values()), axis=1) > 0
+    return masks @ (2 ** np.arange(masks.shape[1]))

@@ -17,12 +17,14 @@ from typing import Any
 
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import optax
 from jaxtyping import Array, Float, PyTree
 
 from parity import devices as parity_devices
 from parity.solvers.base import Checkpoint, Evaluator, ProgressFn, SolveResult, Status
+from parity.solvers.physics_informed.balancing import LossBalancing
 
 LossFn = Callable[[PyTree, PyTree], Float[Array, ""]]
 PredictFn = Callable[[PyTree], Float[Array, "m out"]]
@@ -53,7 +55,7 @@ class TrainingTask:
 
     model: PyTree
     loss_fn: LossFn
-    """``loss_fn(model, data)``."""
+    """``loss_fn(model, data)``: the loss, or with ``balancing`` the vector of its terms' losses."""
     data: PyTree
     """Arrays the loss reads (collocation points, point-subdomain pairs): arguments, not constants."""
     predict_test: PredictFn
@@ -62,19 +64,34 @@ class TrainingTask:
     """A line-search optimiser (L-BFGS) for the last ``finisher_fraction`` of the steps,
     started afresh from the first optimiser's parameters (Raissi et al.'s Adam-then-L-BFGS)."""
     finisher_fraction: float = 0.0
-    data_schedule: Callable[[int, int], PyTree] | None = None
-    """``(step, total_steps) -> data`` when the data change during training (time marching);
-    same shapes as ``data``, so nothing recompiles."""
+    data_schedule: Callable[[int, int, PyTree], PyTree] | None = None
+    """``(step, total_steps, model) -> data`` when the data change during training (time
+    marching, adaptive resampling); same shapes as ``data``, so nothing recompiles."""
     placement: Placement = Placement()
+    balancing: LossBalancing | None = None
+    """Weights of the loss's terms, updated during the first optimiser's steps and frozen for the finisher."""
+    balance_fn: LossFn | None = None
+    """``(model, data) -> per-term values`` whose gradients set the weights (see :mod:`.balancing`); default ``loss_fn``."""
 
-    def data_at(self, step: int, total_steps: int) -> PyTree:
-        return self.placement.data(self.data if self.data_schedule is None else self.data_schedule(step, total_steps))
+    def data_at(self, step: int, total_steps: int, model: PyTree) -> PyTree:
+        return self.placement.data(self.data if self.data_schedule is None else self.data_schedule(step, total_steps, model))
 
     def initial_state(self) -> tuple[PyTree, PyTree, PyTree]:
-        """(trainable parameters, the rest of the model, optimiser state), placed on their devices."""
+        """(trainable parameters, the rest of the model, optimiser state), placed on their devices.
+
+        With balancing, the optimiser state is ``(optax state, term weights, steps taken)``.
+        """
         params, static = eqx.partition(self.model, eqx.is_inexact_array)
         params = self.placement.model(params)
-        return params, static, jax.jit(self.optimiser.init)(params)  # jit: the state is sharded like the parameters
+        return params, static, self.optimiser_state(self.optimiser, params)
+
+    def optimiser_state(self, optimiser: optax.GradientTransformation, params: PyTree) -> PyTree:
+        state = jax.jit(optimiser.init)(params)  # jit: the state is sharded like the parameters
+        return state if self.balancing is None else (state, self.balancing.initial(), jnp.zeros((), jnp.int32))
+
+    def weighted_loss(self, terms: Float[Array, "*terms"], weights: Float[Array, " T"] | None) -> Float[Array, ""]:
+        """The sum of the terms' losses, weighted when balanced (a plain loss is its own sum)."""
+        return jnp.sum(terms) if weights is None else jnp.sum(weights * terms)
 
     def first_finisher_step(self, steps: int) -> int:
         """The step at which the finisher takes over (``steps`` when there is none)."""
@@ -87,13 +104,18 @@ class TrainingTask:
         params, static, opt_state = self.initial_state()
         if finishing:
             assert self.finisher is not None
-            opt_state = jax.jit(self.finisher.init)(params)
+            opt_state = self.optimiser_state(self.finisher, params)
+        balancing = self.balancing
 
         def one_step(carry: tuple[PyTree, PyTree], _: None, data: PyTree) -> tuple[tuple[PyTree, PyTree], Array]:
-            p, s = carry
+            p, state = carry
+            s, weights, count = state if balancing is not None else (state, None, None)
+            if balancing is not None and not finishing:  # the finisher's line search needs a fixed objective
+                balance_fn = self.balance_fn or self.loss_fn
+                weights = balancing.maybe_update(count, weights, lambda p_: balance_fn(eqx.combine(p_, static), data), p)
 
             def objective(p_: PyTree) -> Float[Array, ""]:
-                return self.loss_fn(eqx.combine(p_, static), data)
+                return self.weighted_loss(self.loss_fn(eqx.combine(p_, static), data), weights)
 
             if finishing:
                 assert self.finisher is not None
@@ -102,13 +124,13 @@ class TrainingTask:
             else:
                 loss, grads = jax.value_and_grad(objective)(p)
                 updates, s = self.optimiser.update(grads, s, p)
-            return (optax.apply_updates(p, updates), s), loss
+            return (optax.apply_updates(p, updates), s if balancing is None else (s, weights, count + 1)), loss
 
         def steps(p: PyTree, s: PyTree, data: PyTree) -> tuple[PyTree, PyTree, Array]:
             (p, s), losses = jax.lax.scan(lambda c, x: one_step(c, x, data), (p, s), None, length=length)
             return p, s, losses
 
-        return jax.jit(steps).lower(params, opt_state, self.data_at(0, 1)).compile()
+        return jax.jit(steps).lower(params, opt_state, self.data_at(0, 1, eqx.combine(params, static))).compile()
 
 
 @dataclasses.dataclass
@@ -121,6 +143,8 @@ class TrainOutcome:
     train_s: float
     eval_s: float
     message: str = ""
+    loss_weights: list[float] | None = None
+    """The balanced terms' final weights."""
 
 
 def train(
@@ -136,7 +160,8 @@ def train(
 
     With a finisher, the last part of the steps is done by it (chunks never straddle the
     switch). A non-finite loss stops training with status ``diverged`` (the last finite parameters
-    are kept); the time budget stops it at the next dispatch with status ``timeout``.
+    are kept); a time budget (``max_seconds`` of training) ends it at the next dispatch past it, with
+    status ``ok``: like the steps, it is the budget the run was given (equal-time comparisons).
     """
     params, static, opt_state = task.initial_state()
     compiled: dict[tuple[int, bool], Any] = {}
@@ -175,10 +200,12 @@ def train(
         length = min(steps_per_dispatch, (steps if finishing else switch) - done)
         if finishing and done == switch:
             assert task.finisher is not None
-            opt_state = jax.jit(task.finisher.init)(params)
+            finisher_state = task.optimiser_state(task.finisher, params)
+            opt_state = finisher_state if task.balancing is None else (finisher_state[0], *opt_state[1:])  # the weights carry over
         executable = steps_executable(length, finishing)  # a shorter last chunk compiles once, counted as compile time
         t = time.perf_counter()
-        new_params, new_state, losses = executable(params, opt_state, task.data_at(done, steps))
+        data = task.data_at(done, steps, eqx.combine(params, static))
+        new_params, new_state, losses = executable(params, opt_state, data)
         losses = np.asarray(losses)  # blocks until the chunk is finished
         train_s += time.perf_counter() - t
         if not np.all(np.isfinite(losses)):
@@ -190,7 +217,7 @@ def train(
         trace.append(point)
         progress(done, steps, {"loss": point.loss, "rel_l2": point.metrics["rel_l2"]})
         if train_s > max_seconds and done < steps:
-            status, message = "timeout", f"time budget of {max_seconds:g} s spent after {done} steps"
+            message = f"stopped by the time budget of {max_seconds:g} s after {done} steps"  # a budget met, like the steps
             break
     return TrainOutcome(
         model=eqx.combine(params, static),
@@ -201,6 +228,7 @@ def train(
         train_s=train_s,
         eval_s=eval_s,
         message=message,
+        loss_weights=None if task.balancing is None else [float(w) for w in opt_state[1]],
     )
 
 
@@ -214,7 +242,10 @@ def solve_result(
         trace_kind="iterative",
         predict=predict,
         timings={"setup_s": setup_s, "compile_s": outcome.compile_s, "train_s": outcome.train_s, "eval_s": outcome.eval_s},
-        info={"steps": outcome.steps_done, "n_params": parameter_count(outcome.model), **info},
+        info={
+            "steps": outcome.steps_done, "n_params": parameter_count(outcome.model),
+            **({} if outcome.loss_weights is None else {"loss_weights": outcome.loss_weights}), **info,
+        },
         message=outcome.message,
     )
 
