@@ -19,6 +19,7 @@ import pytest
 from parity.cli import main
 from parity.harness import Case, Store, load_records, load_sweep, run_case, run_sweep
 from parity.harness.run import UnsupportedError
+from parity.harness.sweep import _parity_args as sweep_command_line
 from parity.knobs import ParameterError, knob
 from parity.problems import ForwardProblem, MultiScale1D
 from parity.problems.derivatives import partial
@@ -178,6 +179,19 @@ def test_a_sweep_of_several_studies_takes_defaults_from_the_top(tmp_path: Path) 
         ("ct_2d", "learned_gd", 5, 7), ("ct_2d", "learned_gd", 5, 7),
     ]
     assert [c.problem.angles for c in cases[3:]] == [10, 20]
+
+
+def test_a_training_time_budget_is_part_of_a_sciml_case_and_ends_training_as_ok(tmp_path: Path) -> None:
+    """``seconds`` in a sweep is the training budget of every case: it names the case, and meeting it is no failure."""
+    path = tmp_path / "timed.toml"
+    path.write_text('steps = 100000\nseconds = 1.5\nproblem = "multiscale_1d"\nsolvers = [{ name = "pinn", config = { width = 8, depth = 1 } }]\n')
+    (case,) = load_sweep(path).cases
+    assert case.budget.seconds == 1.5 and case.key() != dataclasses.replace(case, budget=Budget(steps=100000)).key()
+    store = Store(tmp_path / "store")
+    assert sweep_command_line(case, store)[-6:-4] == ["--seconds", "1.5"]  # a sweep's case process gets the budget too
+    record = run_case(case, store)
+    assert record["status"] == "ok" and "time budget of 1.5 s" in record["message"]
+    assert 0 < record["steps"] < 100000 and record["train_s"] >= 1.5
 
 
 @pytest.mark.slow

@@ -505,3 +505,27 @@ def test_report_figures_have_no_overlapping_tick_labels(store: Store, tmp_path: 
     for fig in figures:
         assert _tick_label_overlaps(fig) == [], [ax.get_title() for ax in fig.axes]
         close(fig)
+
+
+def test_ablation_section_compares_each_variant_with_the_full_recipe_and_the_plain_network(tmp_path: Path) -> None:
+    """Three seeds per variant; errors and per-step costs chosen so every ratio is known."""
+    store = Store(tmp_path / "store")
+    variants = {  # label: (config changes, ingredients, final errors over seeds, train seconds for 400 steps)
+        "plain": ({}, [], (0.2, 0.3, 0.4), 4.0),
+        "recipe": ({"recipe": "jaxpi"}, ["causal", "fourier"], (0.01, 0.02, 0.05), 8.0),
+        "recipe - causal": ({"recipe": "jaxpi", "drop": ["causal"]}, ["fourier"], (0.05, 0.08, 0.1), 6.0),
+    }
+    for label, (config, ingredients, errors, train_s) in variants.items():
+        for seed, error in enumerate(errors):
+            record = _record(f"{label}-{seed}", label=label, seed=seed, final=error)
+            record |= {"solver_config": {"width": 8, **config}, "train_s": train_s, "info": {"n_params": 321, "ingredients": ingredients}}
+            store.append(record, _trace([0.0, train_s], [1.0, error], steps=[0, 400]))
+    text = write_report(store, tmp_path / "out", title="ablation", description="").read_text()
+    section = text.split("## Ablation of the training recipe")[1].split("\n## ")[0]
+    assert "| — | recipe | causal, fourier | 2.00e-02 [1.00e-02–5.00e-02] | 1.00 | 400 | 20.0 | 2.00 |" in section
+    assert "| — | recipe - causal | fourier | 8.00e-02 [5.00e-02–1.00e-01] | 4.00 | 400 | 15.0 | 1.50 |" in section
+    assert "| — | plain | none | 3.00e-01 [2.00e-01–4.00e-01] | 15.00 | 400 | 10.0 | 1.00 |" in section
+
+
+def test_report_without_a_recipe_has_no_ablation_section(store: Store, tmp_path: Path) -> None:
+    assert "## Ablation" not in write_report(store, tmp_path / "out", title="t", description="").read_text()

@@ -243,6 +243,8 @@ def _parity_args(case: Case, store: Store) -> list[str]:
             text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
             args += ["--set", f"{prefix}.{key}={text}"]
     args += ["--seed", str(case.seed), "--steps", str(case.budget.steps), "--devices", str(case.devices)]
+    if case.budget.seconds != float("inf"):
+        args += ["--seconds", repr(case.budget.seconds)]
     args += ["--store", str(store.root), "--json", "--quiet"]
     if case.scaling:
         args += ["--scaling", case.scaling]

@@ -201,6 +201,56 @@ def final_table(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def ablation_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per problem setting that holds a training recipe and variants of it with ingredients dropped or added
+    (an ablation), every SciML group's final error against the full recipe's and its cost per step
+    against the plain network's (recipe "plain", nothing added). Empty when no setting has an ablation.
+
+    Columns: ``problem``, ``setting``, ``label``, ``ingredients``, ``rel_l2`` (median, ``_min``, ``_max``),
+    ``vs_recipe`` (median error / the full recipe's), ``steps``, ``ms_per_step`` (medians) and
+    ``cost_vs_plain``.
+    """
+    sciml = runs[runs["family"] == "sciml"]
+    if sciml.empty or "solver_config.recipe" not in sciml:
+        return pd.DataFrame()
+    config = pd.DataFrame({
+        "recipe": sciml["solver_config.recipe"].where(sciml["solver_config.recipe"].notna(), "plain"),
+        "changed": [bool(_listed(a)) or bool(_listed(d)) for a, d in zip(_column(sciml, "solver_config.add"), _column(sciml, "solver_config.drop"))],
+        "ingredients": [", ".join(_listed(i)) or "none" for i in _column(sciml, "info.ingredients")],
+    }, index=sciml.index)
+    finals = final_table(sciml).set_index(GROUP)
+    rows = []
+    for (problem, setting), chosen in sciml.groupby(["problem", "setting"], sort=False):
+        kinds = config.loc[chosen.index]
+        full = chosen[(kinds["recipe"] != "plain") & ~kinds["changed"]]
+        if full.empty or not (kinds["changed"] & (kinds["recipe"] != "plain")).any():
+            continue
+        plain = chosen[(kinds["recipe"] == "plain") & ~kinds["changed"]]
+        ms = 1000 * chosen["train_s"] / chosen["steps"]
+        full_error = finals.loc[(problem, setting, full["label"].iloc[0]), "rel_l2"]
+        plain_ms = ms[plain.index].median() if len(plain) else np.nan
+        for label, group in chosen.groupby("label", sort=False):
+            final = finals.loc[(problem, setting, label)]
+            rows.append({
+                "problem": problem, "setting": setting, "label": label, "ingredients": config.loc[group.index[0], "ingredients"],
+                "rel_l2": final["rel_l2"], "rel_l2_min": final["rel_l2_min"], "rel_l2_max": final["rel_l2_max"],
+                "vs_recipe": final["rel_l2"] / full_error, "steps": final["steps"], "ms_per_step": ms[group.index].median(),
+                "cost_vs_plain": ms[group.index].median() / plain_ms,
+            })
+    return pd.DataFrame(rows)
+
+
+def _column(runs: pd.DataFrame, name: str) -> pd.Series:
+    return runs[name] if name in runs else pd.Series([None] * len(runs), index=runs.index)
+
+
+def _listed(value: Any) -> list[str]:
+    """A record's list field (absent, NaN or a list) as a list of strings."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [str(v) for v in value]
+    return []
+
+
 def is_inverse(runs: pd.DataFrame) -> bool:
     """Whether ``runs`` (one problem's) are reconstructions of an inverse problem."""
     return bool((runs["problem_kind"] == "inverse").any())
