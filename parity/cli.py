@@ -46,7 +46,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="a problem knob or solver setting; prefix with problem. or solver. when both have KEY")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=_DEFAULT_STEPS, help="optimiser steps of iterative solvers")
-    p.add_argument("--seconds", type=float, default=math.inf, help="wall-time budget of the solve")
+    p.add_argument("--seconds", type=float, default=math.inf, help="time budget of the solve (SciML: training seconds, compile and evaluation not counted)")
     p.add_argument("--devices", type=int, default=None, metavar="N",
                    help="JAX devices a SciML solver spreads over; MPI ranks of a classical one (relaunched under mpiexec). "
                         "Default: the MPI rank count under mpiexec, all global devices with --distributed, else 1")
