@@ -1,6 +1,6 @@
 """Residual-based adaptive distribution of collocation points (RAD; Wu, Zhu, Tan, Kartha & Lu 2023).
 
-Every ``every`` steps the training points are drawn afresh, without replacement, from a
+Every few steps (the solver's ``rad_every``) the training points are drawn afresh, without replacement, from a
 fixed pool of candidates with probability
 
     p(x) ∝ e(x)^k / mean(e^k) + c,   e(x) = the residual's norm at x
@@ -25,21 +25,20 @@ class ResidualAdaptiveSampling:
     pool_classes: Int[np.ndarray, " P"]
     counts: dict[int, int]
     """How many training points each class keeps."""
-    every: int = 1000
     k: float = 1.0
     c: float = 1.0
 
     @classmethod
     def from_points(
         cls, initial: Float[np.ndarray, "n d"], initial_classes: Int[np.ndarray, " n"], pool: Float[np.ndarray, "P d"],
-        pool_classes: Int[np.ndarray, " P"], every: int = 1000, k: float = 1.0, c: float = 1.0,
+        pool_classes: Int[np.ndarray, " P"], k: float = 1.0, c: float = 1.0,
     ) -> ResidualAdaptiveSampling:
         """A sampler that keeps the class counts of the ``initial`` set."""
         labels, counts = np.unique(initial_classes, return_counts=True)
         short = [int(label) for label, count in zip(labels, counts) if np.sum(pool_classes == label) < count]
         if short:
             raise ValueError(f"adaptive sampling: the candidate pool has fewer points than the training set in class(es) {short}")
-        return cls(pool, pool_classes, {int(label): int(count) for label, count in zip(labels, counts)}, every, k, c)
+        return cls(pool, pool_classes, {int(label): int(count) for label, count in zip(labels, counts)}, k, c)
 
     def probabilities(self, residual_norm: Float[np.ndarray, " m"]) -> Float[np.ndarray, " m"]:
         """p over candidates of one class, from their residual norms."""

@@ -155,7 +155,7 @@ class PINN(Solver, TrainingRecipe):
         n = len(x_train)
         pool = problem.collocation_points(self.rad_pool * n)
         sampler = ResidualAdaptiveSampling.from_points(
-            x_train, point_classes(problem, x_train), pool, point_classes(problem, pool), self.rad_every, self.rad_k, self.rad_c
+            x_train, point_classes(problem, x_train), pool, point_classes(problem, pool), self.rad_k, self.rad_c
         )
         residual_norm = jax.jit(lambda model, x: jnp.sqrt(jnp.sum(scaled_residual(model, x) ** 2, axis=1)))
         rng = np.random.default_rng([seed, 3])
