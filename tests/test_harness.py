@@ -181,6 +181,16 @@ def test_a_sweep_of_several_studies_takes_defaults_from_the_top(tmp_path: Path) 
     assert [c.problem.angles for c in cases[3:]] == [10, 20]
 
 
+def test_a_solver_row_may_have_its_own_budget(tmp_path: Path) -> None:
+    """A recipe whose steps are cheaper or slower gets its own steps and training seconds; the other rows keep the sweep's."""
+    path = tmp_path / "rows.toml"
+    path.write_text('steps = 30\nseeds = [0]\nproblem = "multiscale_1d"\n'
+                    'solvers = [{ name = "pinn" }, { name = "pinn", steps = 90, seconds = 12.5, config = { recipe = "jaxpi" } }]\n')
+    plain, recipe = load_sweep(path).cases
+    assert (plain.budget.steps, plain.budget.seconds) == (30, float("inf"))
+    assert (recipe.budget.steps, recipe.budget.seconds) == (90, 12.5)
+
+
 def test_a_training_time_budget_is_part_of_a_sciml_case_and_ends_training_as_ok(tmp_path: Path) -> None:
     """``seconds`` in a sweep is the training budget of every case: it names the case, and meeting it is no failure."""
     path = tmp_path / "timed.toml"

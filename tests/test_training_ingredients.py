@@ -73,6 +73,23 @@ def test_term_losses_split_the_plain_mean_square_and_causal_chunks_follow_time()
     assert np.all(np.diff(chunk[np.argsort(points[:, 1])]) >= 0) and set(chunk) == {0, 1, 2, 3}
 
 
+
+def test_the_lbfgs_finisher_minimises_a_fixed_objective_without_causal_weights() -> None:
+    """Causal weights follow the residual at every evaluation, which a line search cannot follow: the
+    finisher's loss is the mean of the chunks' losses (every weight 1), the first optimiser's is causal."""
+    problem = Burgers1D()
+    solver = PINN(width=16, depth=2, n_collocation=400, recipe="jaxpi", drop=("rad", "grad_norm"), causal_chunks=4, lbfgs_fraction=0.5)
+    task = solver.training_task(problem, 0, problem.test_points()[:10])
+    assert task.finisher_loss_fn is not None
+    causal, settled = (np.asarray(fn(task.model, task.data)) for fn in (task.loss_fn, task.finisher_loss_fn))
+    terms = LossTerms.for_problem(problem, chunks=4)
+    residual = problem.residual(lambda x_: PINN.evaluate(problem, task.model, x_), task.data.x) / problem.residual_scale
+    chunks = terms.tables(np.asarray(task.data.x)).chunks
+    chunk_losses = np.einsum("nr,nk->k", np.asarray(residual) ** 2, chunks) / chunks.sum(0)
+    np.testing.assert_allclose(settled, [np.mean(chunk_losses)], rtol=1e-4)
+    assert float(causal[0]) < float(settled[0])  # later chunks held back while the earlier ones are unfitted
+    assert PINN(width=16, depth=2, recipe="jaxpi", drop=("causal",)).training_task(problem, 0, problem.test_points()[:10]).finisher_loss_fn is None
+
 def _flow_terms() -> tuple[TrainingTask, LidDrivenCavity2D]:
     problem = LidDrivenCavity2D()
     solver = PINN(width=16, depth=2, recipe="jaxpi")
@@ -161,3 +178,24 @@ def test_fbpinn_takes_the_recipe_except_adaptive_sampling() -> None:
     assert result.trace[-1].metrics["rel_l2"] < result.trace[0].metrics["rel_l2"]
     with pytest.raises(ParameterError, match="adaptive sampling"):
         FBPINN(recipe="jaxpi").training_task(problem, 0, problem.test_points()[:5])
+
+
+def test_the_recipe_beats_the_plain_pinn_at_equal_steps_on_a_multiscale_solution() -> None:
+    """u = sin(x) + sin(15 x) on [-2 pi, 2 pi]: 15 periods' worth of detail that a plain tanh MLP's spectral
+    bias leaves unlearnt in 1000 steps (error near 1, the smooth part only), and that Fourier features of a
+    matching scale (15 rad per unit is 94 per scaled unit) make learnable. Every seed, with a 3x margin
+    (measured: recipe 1e-2 to 2.4e-2, plain 0.87 to 1.0)."""
+    from parity.problems import MultiScale1D
+    from parity.solvers import Budget
+
+    problem = MultiScale1D(omega2=15.0, n_test=1000)
+    evaluator = problem.evaluator()
+
+    def errors(**recipe: object) -> list[float]:
+        solver = PINN(width=32, depth=2, n_collocation=400, learning_rate=3e-3, **recipe)
+        runs = [solver.solve(problem, Budget(steps=1000), seed, evaluator, lambda *_: None) for seed in range(3)]
+        return [run.trace[-1].metrics["rel_l2"] for run in runs]
+
+    plain = errors()
+    recipe = errors(recipe="jaxpi", fourier_scale=20.0, warmup_steps=100, decay_steps=200)
+    assert max(recipe) < 0.1 and 3 * max(recipe) < min(plain)

@@ -15,6 +15,7 @@ Example::
     name = "fbpinn"
     label = "FBPINN 30x[16,16]"  # optional
     config = { levels = [30] }   # optional solver knobs
+    # seeds, steps, seconds: optional, this row's own (a recipe that needs more, cheaper steps)
 
 A sweep over several problems lists them as ``[[studies]]``, each a table with the keys
 above but ``name``, ``description`` and ``timeout_s`` (which stay at the top, where
@@ -74,7 +75,7 @@ from parity.solvers.base import Budget
 
 _TOP_KEYS = {"name", "problem", "seeds", "steps", "seconds", "timeout_s", "grid", "solvers", "description", "studies", "devices", "scaling", "per_device"}
 _STUDY_KEYS = {"problem", "seeds", "steps", "seconds", "grid", "solvers", "devices", "scaling", "per_device"}
-_SOLVER_KEYS = {"name", "label", "config", "seeds"}
+_SOLVER_KEYS = {"name", "label", "config", "seeds", "steps", "seconds"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,6 +134,7 @@ def _study_cases(spec: dict[str, Any], where: str) -> list[Case]:
             solver_cls = registry.solver_class(entry["name"])
             parallel = solver_cls.multi_device or solver_cls.mpi_parallel
             solver_seeds = [int(s) for s in entry.get("seeds", seeds)]
+            solver_steps, solver_seconds = int(entry.get("steps", steps)), float(entry.get("seconds", seconds))  # a row's own budget
             for count in device_counts if parallel else [1]:
                 problem_scaled, solver_scaled = _scaled(per_device, count, problem_cls, solver_cls, where)
                 problem = problem_cls.from_overrides({**problem_knobs, **problem_scaled})
@@ -140,7 +142,7 @@ def _study_cases(spec: dict[str, Any], where: str) -> list[Case]:
                 series = scaling if parallel and len(device_counts) > 1 else ""
                 label = entry.get("label", "") or (_weak_label(solver_cls.name, per_device) if series == "weak" else "")
                 for seed in solver_seeds[:1] if solver_cls.deterministic else solver_seeds:
-                    cases.append(Case(problem, solver, seed, Budget(steps=steps, seconds=seconds, devices=count), label, series))
+                    cases.append(Case(problem, solver, seed, Budget(steps=solver_steps, seconds=solver_seconds, devices=count), label, series))
     return cases
 
 

@@ -225,6 +225,7 @@ class FBPINN(Solver, TrainingRecipe):
 
         balancing = self.loss_balancing(problem, terms)
         ntk = balancing is not None and balancing.kind == "ntk"
+        causal = terms is not None and terms.causal
         task = TrainingTask(
             model=self.sharded_networks(problem, seed, partition),
             loss_fn=lambda nets, points: sharded_residual_loss(problem, mesh, nets, points, terms),
@@ -237,6 +238,7 @@ class FBPINN(Solver, TrainingRecipe):
             placement=Placement(model=lambda tree: jax.device_put(tree, split), data=lambda tree: jax.device_put(tree, split)),
             balancing=balancing,
             balance_fn=(lambda nets, points: sharded_residual_loss(problem, mesh, nets, points, terms, probes=True)) if ntk else None,
+            finisher_loss_fn=(lambda nets, points: sharded_residual_loss(problem, mesh, nets, points, terms.settled())) if causal else None,
         )
         return task, train_layout
 

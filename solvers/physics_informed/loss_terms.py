@@ -59,6 +59,11 @@ class LossTerms:
     def causal(self) -> bool:
         return self.chunks > 1
 
+    def settled(self) -> LossTerms:
+        """The same terms with every causal weight 1 (the mean of the chunks' losses): a fixed
+        objective for a line-search finisher, which the moving causal weights would mislead."""
+        return dataclasses.replace(self, tolerance=0.0)
+
     def tables(self, x: Float[np.ndarray, "n d"]) -> TermTables:
         """The tables of point set ``x``, on the host."""
         by_name = self.problem.loss_terms(x)

@@ -32,7 +32,7 @@ from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, Solver, SolveResult
 from parity.solvers.physics_informed.adaptive_sampling import ResidualAdaptiveSampling
 from parity.solvers.physics_informed.architectures import Network
-from parity.solvers.physics_informed.loss_terms import TermTables
+from parity.solvers.physics_informed.loss_terms import LossTerms, TermTables
 from parity.solvers.physics_informed.networks import ACTIVATIONS
 from parity.solvers.physics_informed.recipes import TrainingRecipe
 from parity.solvers.physics_informed.schedule import TimeMarching, weighted_mean_square
@@ -106,11 +106,15 @@ class PINN(Solver, TrainingRecipe):
         def scaled_residual(model: eqx.Module, x: Float[Array, "n d"]) -> Float[Array, "n r"]:
             return problem.residual(lambda x_: self.evaluate(problem, model, x_), x) / problem.residual_scale
 
-        def local_loss(model: eqx.Module, data: PointSet) -> Float[Array, "*terms"]:
+        def local_loss(model: eqx.Module, data: PointSet, terms: LossTerms | None = terms) -> Float[Array, "*terms"]:
             r = scaled_residual(model, data.x)
             if terms is None:
                 return weighted_mean_square(r, data.weights, device_mesh.AXIS)
             return terms.losses(r, data.weights, data.tables, device_mesh.AXIS)
+
+        def local_settled_loss(model: eqx.Module, data: PointSet) -> Float[Array, "*terms"]:
+            assert terms is not None
+            return local_loss(model, data, terms.settled())
 
         def local_probes(model: eqx.Module, data: PointSet) -> Float[Array, " T"]:
             assert terms is not None
@@ -145,6 +149,7 @@ class PINN(Solver, TrainingRecipe):
             placement=data_parallel(devices),
             balancing=balancing,
             balance_fn=sharded(local_probes) if balancing is not None and balancing.kind == "ntk" else None,
+            finisher_loss_fn=sharded(local_settled_loss) if terms is not None and terms.causal else None,
         )
 
     def _adaptive_schedule(

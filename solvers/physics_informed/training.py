@@ -72,6 +72,9 @@ class TrainingTask:
     """Weights of the loss's terms, updated during the first optimiser's steps and frozen for the finisher."""
     balance_fn: LossFn | None = None
     """``(model, data) -> per-term values`` whose gradients set the weights (see :mod:`.balancing`); default ``loss_fn``."""
+    finisher_loss_fn: LossFn | None = None
+    """The finisher's loss when ``loss_fn`` moves with the parameters in a way a line search cannot
+    follow (causal weights, recomputed from the residual at every evaluation); default ``loss_fn``."""
 
     def data_at(self, step: int, total_steps: int, model: PyTree) -> PyTree:
         return self.placement.data(self.data if self.data_schedule is None else self.data_schedule(step, total_steps, model))
@@ -114,8 +117,10 @@ class TrainingTask:
                 balance_fn = self.balance_fn or self.loss_fn
                 weights = balancing.maybe_update(count, weights, lambda p_: balance_fn(eqx.combine(p_, static), data), p)
 
+            loss_fn = (self.finisher_loss_fn or self.loss_fn) if finishing else self.loss_fn
+
             def objective(p_: PyTree) -> Float[Array, ""]:
-                return self.weighted_loss(self.loss_fn(eqx.combine(p_, static), data), weights)
+                return self.weighted_loss(loss_fn(eqx.combine(p_, static), data), weights)
 
             if finishing:
                 assert self.finisher is not None
