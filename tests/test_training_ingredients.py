@@ -45,6 +45,17 @@ def test_rad_keeps_each_point_class_count() -> None:
     assert np.bincount(point_classes(problem, drawn)).tolist() == np.bincount(classes).tolist() == [0, 800, 200]  # interior, sides
 
 
+def test_rad_resamples_a_grid_problem_whose_pool_is_not_a_multiple_of_the_set() -> None:
+    """Square-grid problems return a full grid (8 x 529 asked, 66^2 = 4356 given): the pool's residual is
+    still evaluated in set-sized chunks, and the new set keeps the old one's shape."""
+    from parity.problems.helmholtz_2d import Helmholtz2D
+
+    problem = Helmholtz2D(k=15.0)
+    task = PINN(width=16, depth=2, n_collocation=500, recipe="jaxpi", rad_every=20).training_task(problem, 0, problem.test_points()[:10])
+    assert task.data_schedule is not None
+    first, later = task.data_schedule(0, 100, task.model), task.data_schedule(20, 100, task.model)
+    assert later.x.shape == first.x.shape and not np.array_equal(np.asarray(later.x), np.asarray(first.x))
+
 def test_causal_weights_rise_in_time_as_the_earlier_residual_falls() -> None:
     early = jnp.array([[1.0, 1.0, 1.0, 1.0]])
     later = jnp.array([[0.1, 0.05, 1.0, 1.0]])

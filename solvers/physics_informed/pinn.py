@@ -128,17 +128,20 @@ class PINN(Solver, TrainingRecipe):
             return PointSet(jnp.asarray(device_mesh.pad_rows(np.asarray(x, np.float32), devices)), jnp.asarray(device_mesh.pad_weights(weights, devices)), tables)
 
         initial = point_set(x_train, np.ones(len(x_train), np.float32))
+        model, placement = self.network(problem, seed), data_parallel(devices)
         if marching is not None:
             def schedule(step: int, total: int, model: eqx.Module) -> PointSet:
                 return initial._replace(weights=jnp.asarray(device_mesh.pad_weights(marching.weights(step, total), devices)))
         elif "rad" in chosen:
-            schedule = self._adaptive_schedule(problem, x_train, initial, scaled_residual, point_set, seed)
+            params, static = eqx.partition(model, eqx.is_inexact_array)
+            placed = eqx.combine(placement.model(params), static)  # the residual's program is compiled for the training's placement
+            schedule = self._adaptive_schedule(problem, placed, x_train, initial, scaled_residual, point_set, seed)
         else:
             schedule = None
         balancing = self.loss_balancing(problem, terms)
         x_test_j = jnp.asarray(x_test, dtype=jnp.float32)
         return TrainingTask(
-            model=self.network(problem, seed),
+            model=model,
             loss_fn=sharded(local_loss),
             data=initial,
             predict_test=lambda model: self.evaluate(problem, model, x_test_j),
@@ -146,30 +149,36 @@ class PINN(Solver, TrainingRecipe):
             finisher=optax.lbfgs() if self.lbfgs_fraction > 0 else None,
             finisher_fraction=self.lbfgs_fraction,
             data_schedule=schedule,
-            placement=data_parallel(devices),
+            placement=placement,
             balancing=balancing,
             balance_fn=sharded(local_probes) if balancing is not None and balancing.kind == "ntk" else None,
             finisher_loss_fn=sharded(local_settled_loss) if terms is not None and terms.causal else None,
         )
 
     def _adaptive_schedule(
-        self, problem: ForwardProblem, x_train: Float[np.ndarray, "n d"], initial: PointSet,
+        self, problem: ForwardProblem, model: Network, x_train: Float[np.ndarray, "n d"], initial: PointSet,
         scaled_residual: Callable[[eqx.Module, Array], Array], point_set: Callable[[np.ndarray, np.ndarray], PointSet], seed: int,
     ) -> Callable[[int, int, eqx.Module], PointSet]:
-        """RAD every ``rad_every`` steps: the residual on the pool, in training-set-sized chunks, then a new draw."""
+        """RAD every ``rad_every`` steps: the residual on the pool, in training-set-sized chunks, then a new draw.
+
+        The residual's program is compiled here, in the set-up, so that training time is optimiser steps and draws.
+        """
         n = len(x_train)
         pool = problem.collocation_points(self.rad_pool * n)
         sampler = ResidualAdaptiveSampling.from_points(
             x_train, point_classes(problem, x_train), pool, point_classes(problem, pool), self.rad_k, self.rad_c
         )
-        residual_norm = jax.jit(lambda model, x: jnp.sqrt(jnp.sum(scaled_residual(model, x) ** 2, axis=1)))
+        count = -(-len(pool) // n)  # a problem may return more points than asked for (a full grid)
+        padded = np.concatenate([pool, np.repeat(pool[-1:], count * n - len(pool), axis=0)]).astype(np.float32)
+        chunks = np.split(padded, count)
+        residual_norm = jax.jit(lambda model, x: jnp.sqrt(jnp.sum(scaled_residual(model, x) ** 2, axis=1))).lower(model, chunks[0]).compile()
         rng = np.random.default_rng([seed, 3])
         current = {"epoch": 0, "points": initial}
 
         def schedule(step: int, total: int, model: eqx.Module) -> PointSet:
             epoch = step // self.rad_every
             if epoch != current["epoch"]:
-                norms = np.concatenate([np.asarray(residual_norm(model, jnp.asarray(chunk, jnp.float32))) for chunk in np.split(pool, self.rad_pool)])
+                norms = np.concatenate([np.asarray(residual_norm(model, chunk)) for chunk in chunks])[: len(pool)]
                 x = pool[sampler.draw(norms, rng)]
                 current.update(epoch=epoch, points=point_set(x, np.ones(n, np.float32)))
             return current["points"]
