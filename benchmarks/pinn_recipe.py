@@ -31,7 +31,7 @@ def _quiet(*_: object) -> None:
 def _train_ms_per_step(problem: ForwardProblem, recipe: str) -> float:
     solver = PINN(width=64, depth=4, n_collocation=2048, recipe=recipe)
     x = problem.test_points()[:200]
-    result = solver.solve(problem, Budget(steps=STEPS), 0, Evaluator(x, problem.reference(x)), _quiet)
+    result = solver.solve(problem, Budget(steps=STEPS), 0, Evaluator(x, problem.reference(x), problem.compared_outputs), _quiet)
     return 1000 * result.timings["train_s"] / result.info["steps"]
 
 

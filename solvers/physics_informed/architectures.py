@@ -116,10 +116,10 @@ class ModifiedMLP(eqx.Module):
 
     def __call__(self, x: Float[Array, "nets points fan_in"]) -> Float[Array, "nets points fan_out"]:
         u, v = self.activation(self.encoder_u(x)), self.activation(self.encoder_v(x))
+        gap = v - u  # (1 - z) u + z v written as u + z (v - u): one product per layer
         h = x
         for layer in self.hidden:
-            z = self.activation(layer(h))
-            h = (1 - z) * u + z * v
+            h = u + self.activation(layer(h)) * gap
         return self.output(h)
 
 
