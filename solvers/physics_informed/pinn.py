@@ -168,9 +168,8 @@ class PINN(Solver, TrainingRecipe):
         sampler = ResidualAdaptiveSampling.from_points(
             x_train, point_classes(problem, x_train), pool, point_classes(problem, pool), self.rad_k, self.rad_c
         )
-        count = -(-len(pool) // n)  # a problem may return more points than asked for (a full grid)
-        padded = np.concatenate([pool, np.repeat(pool[-1:], count * n - len(pool), axis=0)]).astype(np.float32)
-        chunks = np.split(padded, count)
+        padded = device_mesh.pad_rows(pool, n).astype(np.float32)  # a problem may return more points than asked for (a full grid)
+        chunks = np.split(padded, len(padded) // n)
         residual_norm = jax.jit(lambda model, x: jnp.sqrt(jnp.sum(scaled_residual(model, x) ** 2, axis=1))).lower(model, chunks[0]).compile()
         rng = np.random.default_rng([seed, 3])
         current = {"epoch": 0, "points": initial}
