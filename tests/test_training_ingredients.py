@@ -53,7 +53,7 @@ def test_rad_resamples_a_grid_problem_whose_pool_is_not_a_multiple_of_the_set() 
     problem = Helmholtz2D(k=15.0)
     task = PINN(width=16, depth=2, n_collocation=500, recipe="jaxpi", rad_every=20).training_task(problem, 0, problem.test_points()[:10])
     assert task.data_schedule is not None
-    first, later = task.data_schedule(0, 100, task.model), task.data_schedule(20, 100, task.model)
+    first, later = task.data_schedule(0, 0.0, task.model), task.data_schedule(20, 0.2, task.model)
     assert later.x.shape == first.x.shape and not np.array_equal(np.asarray(later.x), np.asarray(first.x))
 
 def test_causal_weights_rise_in_time_as_the_earlier_residual_falls() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from parity.problems.derivatives import partial
 from parity.solvers import FBPINN, PINN, Budget, Evaluator
 from parity.solvers.pde.devito_wave import DevitoWave
 from parity.solvers.physics_informed.schedule import TimeMarching
+from parity.solvers.physics_informed.training import train
 
 
 def test_layered_medium_has_three_layers_of_the_requested_contrast() -> None:
@@ -74,9 +76,9 @@ def test_test_grid_is_regular_in_space_at_the_snapshot_times() -> None:
 def test_time_marching_opens_the_window_causally() -> None:
     times = np.linspace(0.0, 1.0, 101)
     schedule = TimeMarching(times, 0.0, 1.0, stages=4, fraction=0.5)
-    active = [int(schedule.weights(step, 1000).sum()) for step in (0, 125, 250, 375, 499, 500, 999)]
+    active = [int(schedule.weights(progress).sum()) for progress in (0, 0.125, 0.25, 0.375, 0.499, 0.5, 0.999)]
     assert active == [26, 51, 76, 101, 101, 101, 101]
-    assert all(np.all(times[schedule.weights(step, 1000) > 0] <= (schedule.stage(step, 1000) + 1) / 4 + 1e-12) for step in (0, 200, 400))
+    assert all(np.all(times[schedule.weights(progress) > 0] <= (schedule.stage(progress) + 1) / 4 + 1e-12) for progress in (0, 0.2, 0.4))
 
 
 def test_time_marching_needs_an_evolution_problem() -> None:
@@ -90,6 +92,30 @@ def test_time_marching_must_end_before_lbfgs_starts() -> None:
     with pytest.raises(ParameterError, match="'marching_fraction' = 0.6 and 'lbfgs_fraction' = 0.5 overlap"):
         FBPINN(levels=(2,), time_stages=4, marching_fraction=0.6, lbfgs_fraction=0.5).training_task(problem, 0, problem.test_points()[:10])
     assert PINN(n_collocation=64, time_stages=4, marching_fraction=0.5, lbfgs_fraction=0.5).training_task(problem, 0, problem.test_points()[:10]).finisher is not None
+
+
+def test_a_time_budget_marches_through_every_stage_and_reaches_the_finisher() -> None:
+    """With far more steps than the seconds allow, the schedule follows the seconds: a schedule by
+    steps would train on the first window until the time ran out, and never start L-BFGS."""
+    problem = AcousticWave2D(test_cells=4, test_times=2)
+    evaluator = problem.evaluator()
+    task = PINN(width=8, depth=1, n_collocation=64, time_stages=4, marching_fraction=0.5, lbfgs_fraction=0.3, steps_per_dispatch=10).training_task(
+        problem, 0, evaluator.x_test
+    )
+    stages_seen: list[int] = []
+    marching = TimeMarching.for_problem(problem, problem.collocation_points(64), 4, 0.5, "test")
+    assert task.data_schedule is not None and marching is not None
+
+    def recording(step: int, progress: float, model: object) -> object:
+        stages_seen.append(marching.stage(progress))
+        return task.data_schedule(step, progress, model)
+
+    outcome = train(
+        dataclasses.replace(task, data_schedule=recording), steps=10**7, steps_per_dispatch=10, evaluator=evaluator, progress=silent, max_seconds=3.0
+    )
+    assert outcome.steps_done < 10**7 and "time budget" in outcome.message
+    assert sorted(set(stages_seen)) == [0, 1, 2, 3, 4] and stages_seen == sorted(stages_seen)
+    assert outcome.finisher_step is not None and 0 < outcome.finisher_step < outcome.steps_done
 
 
 def test_reference_matches_the_exact_solution_in_a_homogeneous_medium() -> None:

@@ -218,9 +218,9 @@ class FBPINN(Solver, TrainingRecipe):
         test_order = jnp.asarray(test_layout.order())
         marching = TimeMarching.for_problem(problem, x_train, self.time_stages, self.marching_fraction, self.name, self.lbfgs_fraction)
 
-        def schedule(step: int, total: int, nets: tuple[Network, ...]) -> ShardedPoints:
+        def schedule(step: int, progress: float, nets: tuple[Network, ...]) -> ShardedPoints:
             assert marching is not None
-            weights = layout_weights(train_layout, marching.weights(step, total))
+            weights = layout_weights(train_layout, marching.weights(progress))
             return train_points._replace(weights=weights)
 
         balancing = self.loss_balancing(problem, terms)

@@ -130,8 +130,8 @@ class PINN(Solver, TrainingRecipe):
         initial = point_set(x_train, np.ones(len(x_train), np.float32))
         model, placement = self.network(problem, seed), data_parallel(devices)
         if marching is not None:
-            def schedule(step: int, total: int, model: eqx.Module) -> PointSet:
-                return initial._replace(weights=jnp.asarray(device_mesh.pad_weights(marching.weights(step, total), devices)))
+            def schedule(step: int, progress: float, model: eqx.Module) -> PointSet:
+                return initial._replace(weights=jnp.asarray(device_mesh.pad_weights(marching.weights(progress), devices)))
         elif "rad" in chosen:
             params, static = eqx.partition(model, eqx.is_inexact_array)
             placed = eqx.combine(placement.model(params), static)  # the residual's program is compiled for the training's placement
@@ -158,7 +158,7 @@ class PINN(Solver, TrainingRecipe):
     def _adaptive_schedule(
         self, problem: ForwardProblem, model: Network, x_train: Float[np.ndarray, "n d"], initial: PointSet,
         scaled_residual: Callable[[eqx.Module, Array], Array], point_set: Callable[[np.ndarray, np.ndarray], PointSet], seed: int,
-    ) -> Callable[[int, int, eqx.Module], PointSet]:
+    ) -> Callable[[int, float, eqx.Module], PointSet]:
         """RAD every ``rad_every`` steps: the residual on the pool, in training-set-sized chunks, then a new draw.
 
         The residual's program is compiled here, in the set-up, so that training time is optimiser steps and draws.
@@ -174,7 +174,7 @@ class PINN(Solver, TrainingRecipe):
         rng = np.random.default_rng([seed, 3])
         current = {"epoch": 0, "points": initial}
 
-        def schedule(step: int, total: int, model: eqx.Module) -> PointSet:
+        def schedule(step: int, progress: float, model: eqx.Module) -> PointSet:
             epoch = step // self.rad_every
             if epoch != current["epoch"]:
                 norms = np.concatenate([np.asarray(residual_norm(model, chunk)) for chunk in chunks])[: len(pool)]

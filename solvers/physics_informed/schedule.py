@@ -3,9 +3,10 @@
 A PINN trained on all of space-time at once can fit a wrong late-time solution before
 the early times, which determine it, are right. Time marching (Moseley et al.'s FBPINN
 time scheduler; Wang et al.'s causal training) trains on a growing window [0, t_s]:
-the first ``fraction`` of the steps is split into ``stages`` equal parts and stage s
-weights only collocation points with t <= (s + 1) / stages * T; the remaining steps
-use every point. In an FBPINN, subdomains ahead of the window then receive no
+the first ``fraction`` of the training budget is split into ``stages`` equal parts and
+stage s weights only collocation points with t <= (s + 1) / stages * T; the rest of the
+budget uses every point. The budget is the steps or the seconds, whichever runs out first
+(see :func:`.training.budget_progress`), so a time-budgeted run marches through every stage. In an FBPINN, subdomains ahead of the window then receive no
 gradient, so they are switched on in causal order.
 """
 
@@ -55,14 +56,13 @@ class TimeMarching:
         lower, upper = problem.bounds
         return cls(x_train[:, problem.time_axis], float(lower[problem.time_axis]), float(upper[problem.time_axis]), stages, fraction)
 
-    def stage(self, step: int, total_steps: int) -> int:
-        """The stage at ``step``; ``stages`` means marching is over."""
-        marching_steps = self.fraction * total_steps
-        return self.stages if step >= marching_steps else int(step * self.stages // marching_steps)
+    def stage(self, progress: float) -> int:
+        """The stage when ``progress`` (in [0, 1]) of the budget is spent; ``stages`` means marching is over."""
+        return self.stages if progress >= self.fraction else int(progress * self.stages / self.fraction)
 
-    def weights(self, step: int, total_steps: int) -> Float[np.ndarray, " n"]:
-        """1 for the collocation points inside the window at ``step``, else 0."""
-        stage = self.stage(step, total_steps)
+    def weights(self, progress: float) -> Float[np.ndarray, " n"]:
+        """1 for the collocation points inside the window when ``progress`` of the budget is spent, else 0."""
+        stage = self.stage(progress)
         if stage >= self.stages:
             return np.ones_like(self.times, dtype=np.float32)
         horizon = self.start + (stage + 1) / self.stages * (self.end - self.start)

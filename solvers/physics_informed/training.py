@@ -61,12 +61,13 @@ class TrainingTask:
     predict_test: PredictFn
     optimiser: optax.GradientTransformation
     finisher: optax.GradientTransformationExtraArgs | None = None
-    """A line-search optimiser (L-BFGS) for the last ``finisher_fraction`` of the steps,
+    """A line-search optimiser (L-BFGS) for the last ``finisher_fraction`` of the budget,
     started afresh from the first optimiser's parameters (Raissi et al.'s Adam-then-L-BFGS)."""
     finisher_fraction: float = 0.0
-    data_schedule: Callable[[int, int, PyTree], PyTree] | None = None
-    """``(step, total_steps, model) -> data`` when the data change during training (time
-    marching, adaptive resampling); same shapes as ``data``, so nothing recompiles."""
+    data_schedule: Callable[[int, float, PyTree], PyTree] | None = None
+    """``(step, progress, model) -> data`` when the data change during training (time
+    marching by ``progress``, see :func:`budget_progress`; adaptive resampling every so many
+    steps); same shapes as ``data``, so nothing recompiles."""
     placement: Placement = Placement()
     balancing: LossBalancing | None = None
     """Weights of the loss's terms, updated during the first optimiser's steps and frozen for the finisher."""
@@ -76,8 +77,8 @@ class TrainingTask:
     """The finisher's loss when ``loss_fn`` moves with the parameters in a way a line search cannot
     follow (causal weights, recomputed from the residual at every evaluation); default ``loss_fn``."""
 
-    def data_at(self, step: int, total_steps: int, model: PyTree) -> PyTree:
-        return self.placement.data(self.data if self.data_schedule is None else self.data_schedule(step, total_steps, model))
+    def data_at(self, step: int, progress: float, model: PyTree) -> PyTree:
+        return self.placement.data(self.data if self.data_schedule is None else self.data_schedule(step, progress, model))
 
     def initial_state(self) -> tuple[PyTree, PyTree, PyTree]:
         """(trainable parameters, the rest of the model, optimiser state), placed on their devices.
@@ -97,10 +98,14 @@ class TrainingTask:
         return jnp.sum(terms) if weights is None else jnp.sum(weights * terms)
 
     def first_finisher_step(self, steps: int) -> int:
-        """The step at which the finisher takes over (``steps`` when there is none)."""
+        """The step at which the finisher takes over if the steps run out first (``steps`` when there is none)."""
         if self.finisher is None:
             return steps
         return steps - round(self.finisher_fraction * steps)
+
+    def finishing(self, done: int, steps: int, progress: float) -> bool:
+        """Whether the finisher has the next chunk: its share of the steps or of the seconds has come."""
+        return self.finisher is not None and (done >= self.first_finisher_step(steps) or progress >= 1 - self.finisher_fraction)
 
     def compile_steps(self, length: int, finishing: bool = False) -> Callable[[PyTree, PyTree, PyTree], tuple[PyTree, PyTree, Array]]:
         """``length`` fused optimiser steps, compiled: ``(params, opt_state, data) -> (params, opt_state, losses)``."""
@@ -135,7 +140,7 @@ class TrainingTask:
             (p, s), losses = jax.lax.scan(lambda c, x: one_step(c, x, data), (p, s), None, length=length)
             return p, s, losses
 
-        return jax.jit(steps).lower(params, opt_state, self.data_at(0, 1, eqx.combine(params, static))).compile()
+        return jax.jit(steps).lower(params, opt_state, self.data_at(0, 0.0, eqx.combine(params, static))).compile()
 
 
 @dataclasses.dataclass
@@ -150,6 +155,17 @@ class TrainOutcome:
     message: str = ""
     loss_weights: list[float] | None = None
     """The balanced terms' final weights."""
+    finisher_step: int | None = None
+    """The step at which the finisher took over; None if it never did."""
+
+
+def budget_progress(done: int, steps: int, train_s: float, max_seconds: float) -> float:
+    """The share of the budget spent: of the steps or of the training seconds, whichever is further along.
+
+    Phases scheduled by it (time marching, the finisher) all happen in a time-budgeted run
+    too, which a schedule by steps alone would cut off after its first phase.
+    """
+    return min(1.0, max(done / steps, train_s / max_seconds))
 
 
 def train(
@@ -163,9 +179,9 @@ def train(
 ) -> TrainOutcome:
     """Minimise the task's loss for ``steps`` steps, checkpointing after every dispatch.
 
-    With a finisher, the last part of the steps is done by it (chunks never straddle the
-    switch). A non-finite loss stops training with status ``diverged`` (the last finite parameters
-    are kept); a time budget (``max_seconds`` of training) ends it at the next dispatch past it, with
+    With a finisher, the last part of the budget is done by it: of the steps, or of the
+    seconds if they run out first (chunks never straddle a switch by steps). A non-finite
+    loss stops training with status ``diverged`` (the last finite parameters are kept); a time budget (``max_seconds`` of training) ends it at the next dispatch past it, with
     status ``ok``: like the steps, it is the budget the run was given (equal-time comparisons).
     """
     params, static, opt_state = task.initial_state()
@@ -199,17 +215,18 @@ def train(
     progress(0, steps, {})
     status: Status = "ok"
     message = ""
-    done, train_s = 0, 0.0
+    done, train_s, finisher_step = 0, 0.0, None
     while done < steps:
-        finishing = done >= switch
-        length = min(steps_per_dispatch, (steps if finishing else switch) - done)
-        if finishing and done == switch:
+        progress_now = budget_progress(done, steps, train_s, max_seconds)
+        if finisher_step is None and task.finishing(done, steps, progress_now):
             assert task.finisher is not None
-            finisher_state = task.optimiser_state(task.finisher, params)
+            finisher_step, finisher_state = done, task.optimiser_state(task.finisher, params)
             opt_state = finisher_state if task.balancing is None else (finisher_state[0], *opt_state[1:])  # the weights carry over
+        finishing = finisher_step is not None
+        length = min(steps_per_dispatch, (steps if finishing else switch) - done)
         executable = steps_executable(length, finishing)  # a shorter last chunk compiles once, counted as compile time
         t = time.perf_counter()
-        data = task.data_at(done, steps, eqx.combine(params, static))
+        data = task.data_at(done, progress_now, eqx.combine(params, static))
         new_params, new_state, losses = executable(params, opt_state, data)
         losses = np.asarray(losses)  # blocks until the chunk is finished
         train_s += time.perf_counter() - t
@@ -234,6 +251,7 @@ def train(
         eval_s=eval_s,
         message=message,
         loss_weights=None if task.balancing is None else [float(w) for w in opt_state[1]],
+        finisher_step=finisher_step,
     )
 
 
@@ -249,7 +267,8 @@ def solve_result(
         timings={"setup_s": setup_s, "compile_s": outcome.compile_s, "train_s": outcome.train_s, "eval_s": outcome.eval_s},
         info={
             "steps": outcome.steps_done, "n_params": parameter_count(outcome.model),
-            **({} if outcome.loss_weights is None else {"loss_weights": outcome.loss_weights}), **info,
+            **({} if outcome.loss_weights is None else {"loss_weights": outcome.loss_weights}),
+            **({} if outcome.finisher_step is None else {"finisher_step": outcome.finisher_step}), **info,
         },
         message=outcome.message,
     )
