@@ -131,7 +131,9 @@ class AcousticWave2D(ForwardProblem, AcousticWave):
         coming in through the sides solve it too, and flexible networks (FBPINNs) find
         them. u_t + c du/dn = 0 (Engquist & Majda 1977) lets waves out and none in; it
         is exact at normal incidence and reflects obliquely incident waves (17 % at 45
-        degrees), an error of the PINN formulation that the free-space reference exposes.
+        degrees), an error of the PINN formulation that the free-space reference exposes:
+        solved exactly (:mod:`parity.numerics.absorbing_box`), this problem is 1.5e-2 from
+        the reference at f0 = 2 and 4.9e-2 at f0 = 4 (layered medium, relative L2).
         """
         _, u_x, u_xx = second_partial(u, x, 0)
         _, u_y, u_yy = second_partial(u, x, 1)

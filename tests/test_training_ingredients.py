@@ -56,6 +56,23 @@ def test_rad_resamples_a_grid_problem_whose_pool_is_not_a_multiple_of_the_set() 
     first, later = task.data_schedule(0, 0.0, task.model), task.data_schedule(20, 0.2, task.model)
     assert later.x.shape == first.x.shape and not np.array_equal(np.asarray(later.x), np.asarray(first.x))
 
+def test_rad_under_time_marching_draws_inside_the_window_and_weighs_only_it() -> None:
+    """Redrawn points are weighted by the marching window, and the untrained residual ahead of the
+    window does not pull the draw there: more of the new set lies inside the window than of the first."""
+    problem = Burgers1D()
+    task = PINN(width=16, depth=2, n_collocation=800, add=("rad",), rad_every=20, time_stages=4).training_task(problem, 0, problem.test_points()[:10])
+    assert task.data_schedule is not None
+    lower, upper = problem.bounds
+    horizon = lower[problem.time_axis] + (upper[problem.time_axis] - lower[problem.time_axis]) / 4
+    first, later = task.data_schedule(0, 0.0, task.model), task.data_schedule(20, 0.1, task.model)  # still the first stage
+    for points in (first, later):
+        inside = np.asarray(points.x)[:, problem.time_axis] <= horizon
+        np.testing.assert_array_equal(np.asarray(points.weights), inside.astype(np.float32))
+    share = [float(np.mean(np.asarray(points.weights))) for points in (first, later)]
+    assert share[1] > share[0] + 0.15
+    assert float(np.mean(np.asarray(task.data_schedule(20, 1.0, task.model).weights))) == 1.0  # marching over: every point
+
+
 def test_causal_weights_rise_in_time_as_the_earlier_residual_falls() -> None:
     early = jnp.array([[1.0, 1.0, 1.0, 1.0]])
     later = jnp.array([[0.1, 0.05, 1.0, 1.0]])
@@ -170,8 +187,6 @@ def test_recipes_compose_and_bad_ingredients_are_named() -> None:
         PINN(add=("causal",)).ingredients(cavity)
     with pytest.raises(ParameterError, match="allowed: fourier, modified_mlp"):
         PINN(drop=("dropout",))
-    with pytest.raises(ParameterError, match="do not combine"):
-        PINN(recipe="jaxpi", time_stages=4).training_task(Burgers1D(), 0, Burgers1D().test_points()[:5])
 
 
 def test_fbpinn_takes_the_recipe_except_adaptive_sampling() -> None:

@@ -164,8 +164,8 @@ class FBPINN(Solver, TrainingRecipe):
     n_collocation: int = knob(3000, "collocation (training) points", "integer >= 2", at_least(2))
     steps_per_dispatch: int = knob(100, "optimiser steps fused per jitted call (also the checkpoint interval)", "integer >= 1", at_least(1))
     time_stages: int = knob(1, "causal time-marching stages for evolution problems (1 = train on all times at once)", "integer >= 1", at_least(1))
-    marching_fraction: float = knob(0.5, "fraction of the steps spent marching; the rest trains on all times", "number in (0, 1]", lambda f: 0 < f <= 1)
-    lbfgs_fraction: float = knob(0.0, "fraction of the steps, at the end, taken by L-BFGS (zoom line search) after Adam", "number in [0, 1]", lambda f: 0 <= f <= 1)
+    marching_fraction: float = knob(0.5, "fraction of the budget (steps, or seconds if they run out first) spent marching; the rest trains on all times", "number in (0, 1]", lambda f: 0 < f <= 1)
+    lbfgs_fraction: float = knob(0.0, "fraction of the budget (steps, or seconds if they run out first), at the end, taken by L-BFGS (zoom line search) after Adam", "number in [0, 1]", lambda f: 0 <= f <= 1)
 
     @classmethod
     def supports(cls, problem: Problem) -> bool:

@@ -27,7 +27,7 @@ from jax.sharding import PartitionSpec
 from jaxtyping import Array, Float, Int
 
 from parity import devices as device_mesh
-from parity.knobs import ParameterError, at_least, knob, positive
+from parity.knobs import at_least, knob, positive
 from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, Solver, SolveResult
 from parity.solvers.physics_informed.adaptive_sampling import ResidualAdaptiveSampling
@@ -74,8 +74,8 @@ class PINN(Solver, TrainingRecipe):
     n_collocation: int = knob(3000, "collocation (training) points", "integer >= 2", at_least(2))
     steps_per_dispatch: int = knob(100, "optimiser steps fused per jitted call (also the checkpoint interval)", "integer >= 1", at_least(1))
     time_stages: int = knob(1, "causal time-marching stages for evolution problems (1 = train on all times at once)", "integer >= 1", at_least(1))
-    marching_fraction: float = knob(0.5, "fraction of the steps spent marching; the rest trains on all times", "number in (0, 1]", lambda f: 0 < f <= 1)
-    lbfgs_fraction: float = knob(0.0, "fraction of the steps, at the end, taken by L-BFGS (zoom line search) after the first optimiser", "number in [0, 1]", lambda f: 0 <= f <= 1)
+    marching_fraction: float = knob(0.5, "fraction of the budget (steps, or seconds if they run out first) spent marching; the rest trains on all times", "number in (0, 1]", lambda f: 0 < f <= 1)
+    lbfgs_fraction: float = knob(0.0, "fraction of the budget (steps, or seconds if they run out first), at the end, taken by L-BFGS (zoom line search) after the first optimiser", "number in [0, 1]", lambda f: 0 <= f <= 1)
 
     @classmethod
     def supports(cls, problem: Problem) -> bool:
@@ -99,8 +99,6 @@ class PINN(Solver, TrainingRecipe):
         split = PartitionSpec(device_mesh.AXIS)
         x_train = problem.collocation_points(self.n_collocation)
         marching = TimeMarching.for_problem(problem, x_train, self.time_stages, self.marching_fraction, self.name, self.lbfgs_fraction)
-        if marching is not None and "rad" in chosen:
-            raise ParameterError(f"{self.name}: time marching (time_stages = {self.time_stages}) and adaptive sampling ('rad') do not combine; use 'causal' weighting")
         terms = self.loss_terms(problem, seed)
 
         def scaled_residual(model: eqx.Module, x: Float[Array, "n d"]) -> Float[Array, "n r"]:
@@ -129,13 +127,13 @@ class PINN(Solver, TrainingRecipe):
 
         initial = point_set(x_train, np.ones(len(x_train), np.float32))
         model, placement = self.network(problem, seed), data_parallel(devices)
-        if marching is not None:
-            def schedule(step: int, progress: float, model: eqx.Module) -> PointSet:
-                return initial._replace(weights=jnp.asarray(device_mesh.pad_weights(marching.weights(progress), devices)))
-        elif "rad" in chosen:
+        if "rad" in chosen:
             params, static = eqx.partition(model, eqx.is_inexact_array)
             placed = eqx.combine(placement.model(params), static)  # the residual's program is compiled for the training's placement
-            schedule = self._adaptive_schedule(problem, placed, x_train, initial, scaled_residual, point_set, seed)
+            schedule = self._adaptive_schedule(problem, placed, x_train, initial, scaled_residual, point_set, seed, marching)
+        elif marching is not None:
+            def schedule(step: int, progress: float, model: eqx.Module) -> PointSet:
+                return initial._replace(weights=jnp.asarray(device_mesh.pad_weights(marching.weights(progress), devices)))
         else:
             schedule = None
         balancing = self.loss_balancing(problem, terms)
@@ -158,10 +156,13 @@ class PINN(Solver, TrainingRecipe):
     def _adaptive_schedule(
         self, problem: ForwardProblem, model: Network, x_train: Float[np.ndarray, "n d"], initial: PointSet,
         scaled_residual: Callable[[eqx.Module, Array], Array], point_set: Callable[[np.ndarray, np.ndarray], PointSet], seed: int,
+        marching: TimeMarching | None,
     ) -> Callable[[int, float, eqx.Module], PointSet]:
         """RAD every ``rad_every`` steps: the residual on the pool, in training-set-sized chunks, then a new draw.
 
-        The residual's program is compiled here, in the set-up, so that training time is optimiser steps and draws.
+        With time marching, the drawn points are weighted by the current window, and the residual
+        ahead of it (where the network is not trained yet) does not attract points. The residual's
+        program is compiled here, in the set-up, so that training time is optimiser steps and draws.
         """
         n = len(x_train)
         pool = problem.collocation_points(self.rad_pool * n)
@@ -172,14 +173,20 @@ class PINN(Solver, TrainingRecipe):
         chunks = np.split(padded, len(padded) // n)
         residual_norm = jax.jit(lambda model, x: jnp.sqrt(jnp.sum(scaled_residual(model, x) ** 2, axis=1))).lower(model, chunks[0]).compile()
         rng = np.random.default_rng([seed, 3])
-        current = {"epoch": 0, "points": initial}
+        def window(x: np.ndarray, progress: float) -> np.ndarray:
+            return np.ones(len(x), np.float32) if marching is None else marching.window(x[:, problem.time_axis], progress)
+
+        current = {"epoch": 0, "x": x_train, "window": np.ones(n, np.float32), "points": initial}  # as ``initial`` weighs them
 
         def schedule(step: int, progress: float, model: eqx.Module) -> PointSet:
-            epoch = step // self.rad_every
+            epoch, weights = step // self.rad_every, window(current["x"], progress)
             if epoch != current["epoch"]:
                 norms = np.concatenate([np.asarray(residual_norm(model, chunk)) for chunk in chunks])[: len(pool)]
-                x = pool[sampler.draw(norms, rng)]
-                current.update(epoch=epoch, points=point_set(x, np.ones(n, np.float32)))
+                x = pool[sampler.draw(norms * window(pool, progress), rng)]
+                current.update(epoch=epoch, x=x, window=None)
+                weights = window(x, progress)
+            if not np.array_equal(weights, current["window"]):
+                current.update(window=weights, points=point_set(current["x"], weights))
             return current["points"]
 
         return schedule

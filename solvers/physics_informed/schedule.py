@@ -62,11 +62,15 @@ class TimeMarching:
 
     def weights(self, progress: float) -> Float[np.ndarray, " n"]:
         """1 for the collocation points inside the window when ``progress`` of the budget is spent, else 0."""
+        return self.window(self.times, progress)
+
+    def window(self, times: Float[np.ndarray, " m"], progress: float) -> Float[np.ndarray, " m"]:
+        """1 for ``times`` inside the window when ``progress`` of the budget is spent, else 0 (for redrawn points)."""
         stage = self.stage(progress)
         if stage >= self.stages:
-            return np.ones_like(self.times, dtype=np.float32)
+            return np.ones_like(times, dtype=np.float32)
         horizon = self.start + (stage + 1) / self.stages * (self.end - self.start)
-        return (self.times <= horizon).astype(np.float32)
+        return (times <= horizon).astype(np.float32)
 
 
 def weighted_mean_square(residual: Float[Array, "n r"], weights: Float[Array, " n"], axis_name: str | None = None) -> Float[Array, ""]:
