@@ -12,16 +12,29 @@ floor belongs to the condition and not to the finite differences.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from types import ModuleType
+from typing import Any, Protocol
 
 import numpy as np
 from jaxtyping import Float
 
-if TYPE_CHECKING:
-    from parity.problems.acoustic_wave_2d import AcousticWave2D
+
+class WaveSetup(Protocol):
+    """What the solver reads of a wave problem (:class:`parity.problems.AcousticWave2D` has it)."""
+
+    duration: float
+
+    @property
+    def snapshot_times(self) -> tuple[float, ...]: ...
+
+    def velocity(self, x: Any, y: Any, xp: ModuleType) -> Any: ...
+
+    def source_space(self, x: Any, y: Any, xp: ModuleType) -> Any: ...
+
+    def source_time(self, t: Any, xp: ModuleType) -> Any: ...
 
 
-def absorbing_box_solution(problem: AcousticWave2D, points: Float[np.ndarray, "m 3"], cells: int, pad: float = 0.0) -> Float[np.ndarray, "m 1"]:
+def absorbing_box_solution(problem: WaveSetup, points: Float[np.ndarray, "m 3"], cells: int, pad: float = 0.0) -> Float[np.ndarray, "m 1"]:
     """u at ``points`` (x, y in [0, 1], t at the problem's snapshot times) on a grid of ``cells`` per unit length.
 
     The points' x and y must lie on the grid (a test grid whose spacing is a multiple of 1 / cells).
