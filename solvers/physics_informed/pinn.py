@@ -179,13 +179,13 @@ class PINN(Solver, TrainingRecipe):
         current = {"epoch": 0, "x": x_train, "window": np.ones(n, np.float32), "points": initial}  # as ``initial`` weighs them
 
         def schedule(step: int, progress: float, model: eqx.Module) -> PointSet:
-            epoch, weights = step // self.rad_every, window(current["x"], progress)
+            epoch = step // self.rad_every
             if epoch != current["epoch"]:
                 norms = np.concatenate([np.asarray(residual_norm(model, chunk)) for chunk in chunks])[: len(pool)]
                 x = pool[sampler.draw(norms * window(pool, progress), rng)]
                 current.update(epoch=epoch, x=x, window=None)
-                weights = window(x, progress)
-            if not np.array_equal(weights, current["window"]):
+            weights = window(current["x"], progress)
+            if current["window"] is None or not np.array_equal(weights, current["window"]):
                 current.update(window=weights, points=point_set(current["x"], weights))
             return current["points"]
 

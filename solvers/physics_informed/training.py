@@ -181,7 +181,8 @@ def train(
 
     With a finisher, the last part of the budget is done by it: of the steps, or of the
     seconds if they run out first (chunks never straddle a switch by steps). A non-finite
-    loss stops training with status ``diverged`` (the last finite parameters are kept); a time budget (``max_seconds`` of training) ends it at the next dispatch past it, with
+    loss stops training with status ``diverged`` (the last finite parameters are kept); a
+    time budget (``max_seconds`` of training) ends it at the next dispatch past it, with
     status ``ok``: like the steps, it is the budget the run was given (equal-time comparisons).
     """
     params, static, opt_state = task.initial_state()
