@@ -162,7 +162,7 @@ def _relaunch_under_mpiexec(ranks: int, command_line: list[str]) -> int:
     import subprocess
 
     command = [*parallel.mpiexec_command(ranks), sys.executable, "-m", "parity", *command_line]
-    return subprocess.run(command, check=False).returncode
+    return subprocess.run(command, check=False, stdin=subprocess.DEVNULL).returncode  # hydra forwards stdin, parity reads none
 
 
 def _summary(record: dict[str, Any]) -> str:

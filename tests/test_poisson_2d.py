@@ -11,7 +11,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import silent
+from conftest import run_under_mpiexec, silent
 
 from parity.harness import load_records
 from parity.problems.poisson_multiscale_2d import MultiScalePoisson2D
@@ -87,11 +87,10 @@ def test_direct_and_multigrid_solvers_agree() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("problem", ["poisson_multiscale_2d", "helmholtz_2d"])  # CG + GAMG, and MUMPS LU
 def test_serial_and_two_mpi_ranks_agree(tmp_path: Path, problem: str) -> None:
-    mpiexec = Path(sys.executable).with_name("mpiexec")
     common = ["-m", "parity", "run", problem, "--solver", "fem", "--set", "resolutions=16,48",
               "--set", "rtol=1e-12", "--store", str(tmp_path), "--quiet", "--json"]
     serial = json.loads(subprocess.run([sys.executable, *common], check=True, capture_output=True, text=True, timeout=300).stdout)
-    launched = subprocess.run([str(mpiexec), "-n", "2", sys.executable, *common], check=True, capture_output=True, text=True, timeout=300)
+    launched = run_under_mpiexec(2, common)
     parallel = json.loads(launched.stdout.strip().splitlines()[-1])
     assert len(launched.stdout.strip().splitlines()) == 1  # rank 0 alone prints
     assert parallel["device_count"] == 2 and serial["device_count"] == 1
@@ -106,7 +105,7 @@ def test_solvers_that_are_not_mpi_parallel_are_refused_under_mpi(tmp_path: Path)
     if not mpiexec.exists():
         pytest.skip(f"no mpiexec next to {sys.executable}")
     command = [str(mpiexec), "-n", "2", sys.executable, "-m", "parity", "run", "poisson_multiscale_2d", "--solver", "pinn", "--store", str(tmp_path)]
-    launched = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    launched = subprocess.run(command, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert launched.returncode == 2 and "solver 'pinn' does not run under MPI" in launched.stderr
 
 

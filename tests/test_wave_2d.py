@@ -11,7 +11,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import silent
+from conftest import run_under_mpiexec, silent
 
 from parity.knobs import ParameterError
 from parity.numerics.absorbing_box import absorbing_box_solution
@@ -144,11 +144,10 @@ def test_devito_refinement_sweep_converges_and_records_its_performance() -> None
 
 @pytest.mark.slow
 def test_devito_solver_under_two_mpi_ranks_matches_serial(tmp_path: Path) -> None:
-    mpiexec = Path(sys.executable).with_name("mpiexec")
     common = ["-m", "parity", "run", "acoustic_wave_2d", "--solver", "devito", "--set", "resolutions=16,32",
               "--set", "test_cells=8", "--store", str(tmp_path), "--quiet", "--json"]
     serial = json.loads(subprocess.run([sys.executable, *common], check=True, capture_output=True, text=True, timeout=300).stdout)
-    launched = subprocess.run([str(mpiexec), "-n", "2", sys.executable, *common], check=True, capture_output=True, text=True, timeout=300)
+    launched = run_under_mpiexec(2, common)
     parallel = json.loads(launched.stdout.strip().splitlines()[-1])
     assert parallel["device_count"] == 2 and serial["device_count"] == 1
     assert parallel["rel_l2"] == pytest.approx(serial["rel_l2"], rel=1e-9)

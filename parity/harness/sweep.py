@@ -268,7 +268,8 @@ def _run_case_process(case: Case, store: Store, timeout_s: float, launcher: Laun
         done = launcher.run(_parity_args(case, store), timeout_s)
     else:
         try:
-            finished = subprocess.run(_command(case, store), check=False, capture_output=True, text=True, timeout=timeout_s)
+            finished = subprocess.run(_command(case, store), check=False, capture_output=True, text=True, timeout=timeout_s,
+                                      stdin=subprocess.DEVNULL)  # mpiexec would forward (and wait on) stdin
         except subprocess.TimeoutExpired:
             done = Outcome(None, "", "")
         else:
