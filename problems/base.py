@@ -29,7 +29,7 @@ class Problem(Configurable, abc.ABC):
     """A frozen, hashable benchmark task; its dataclass fields are its scale knobs."""
 
     name: ClassVar[str]
-    kind: ClassVar[Literal["forward", "inverse"]]
+    kind: ClassVar[Literal["forward", "inverse", "operator"]]
     description: ClassVar[str]
     default_metrics: ClassVar[tuple[str, ...]]
 

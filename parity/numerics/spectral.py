@@ -85,7 +85,7 @@ def etdrk4_coefficients(linear: np.ndarray, dt: float) -> tuple[np.ndarray, ...]
     return np.exp(dt * linear), np.exp(dt * linear / 2), q, f1, f2, f3
 
 
-def _etdrk4_step(nonlinear: Nonlinear, coefficients: tuple[Array, ...]) -> Callable[[Field], Field]:
+def etdrk4_step(nonlinear: Nonlinear, coefficients: tuple[Array, ...]) -> Callable[[Field], Field]:
     e, e2, q, f1, f2, f3 = coefficients
 
     def step(v: Field) -> Field:
@@ -109,7 +109,7 @@ def _integrate(
     Must be called inside ``jax.enable_x64``.
     """
     coefficients = tuple(jnp.asarray(c) for c in etdrk4_coefficients(linear, dt))
-    step = _etdrk4_step(nonlinear, coefficients)
+    step = etdrk4_step(nonlinear, coefficients)
     lin = jnp.asarray(linear)
 
     def run(v: Field) -> tuple[Field, Field]:
