@@ -166,3 +166,16 @@ def _solve_batch(problem: OperatorProblem, split: Split, start: int, stop: int) 
     inputs, outputs = problem.reference_solve(sources)
     seconds = (time.perf_counter() - began) / (stop - start)
     return {"inputs": np.asarray(inputs, np.float32), "outputs": np.asarray(outputs, np.float32), "solve_s": np.full(stop - start, seconds)}
+
+
+def trivial_baselines(problem: OperatorProblem) -> dict[str, float]:
+    """Mean test error of the predictions that need no solver: a surrogate must beat both.
+
+    ``mean_field`` predicts the train split's mean output for every instance; ``persistence``
+    predicts that the last input channel (the initial value, the last input frame) stays as it is.
+    """
+    train, test = problem.dataset("train"), problem.dataset("test")
+    mean_field = np.broadcast_to(train.outputs.mean(axis=0), test.outputs.shape)
+    persistence = np.broadcast_to(test.inputs[:, -1:], test.outputs.shape)
+    return {"mean_field": float(instance_errors(mean_field, test.outputs).mean()),
+            "persistence": float(instance_errors(persistence, test.outputs).mean())}

@@ -25,6 +25,7 @@ from parity.harness import environment, parallel
 from parity.harness.store import Store
 from parity.problems.base import ForwardProblem, Problem
 from parity.problems.inverse import InverseProblem
+from parity.problems.operator_learning import OperatorProblem
 from parity.solvers.base import Budget, ProgressFn, Solver, SolveResult
 
 FORKED = False
@@ -114,7 +115,7 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
     final: dict[str, float] = {}
     inference_s = float("nan")
     try:
-        if not isinstance(problem, (ForwardProblem, InverseProblem)):
+        if not isinstance(problem, (ForwardProblem, InverseProblem, OperatorProblem)):
             raise UnsupportedError(f"problem kind {problem.kind!r} has no runner")
         evaluator = problem.evaluator()
         x_test = evaluator.x_test
@@ -126,6 +127,8 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
             final = evaluator(prediction)
             if isinstance(problem, InverseProblem):
                 field = problem.picture(np.asarray(prediction)[0])  # the first test reconstruction
+            elif isinstance(problem, OperatorProblem):
+                field = np.asarray(prediction)[0, -1]  # the first test instance's last output channel (the final time)
             else:
                 field = _snapshot_field(problem, result)
         status, message = result.status, result.message
@@ -138,6 +141,8 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
     record = build_record(case, created, status, message, result, final, inference_s, time.perf_counter() - started)
     if isinstance(problem, InverseProblem) and _finite(inference_s):
         record["reconstruction_s"] = inference_s / problem.split_size("test")  # per image: what amortises training
+    if isinstance(problem, OperatorProblem) and _finite(inference_s):
+        record["instance_s"] = inference_s / problem.split_size("test")  # per instance: what amortises data and training
     if result is not None and "reconstruction_s" in result.timings:  # a per-model inversion, timed inside solve
         record["reconstruction_s"] = result.timings["reconstruction_s"]
     trace = pd.DataFrame([c.row() for c in result.trace]) if result and result.trace else None

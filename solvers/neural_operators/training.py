@@ -1,0 +1,226 @@
+"""Supervised training of a neural operator on a problem's train split, the FNO paper's recipe by default.
+
+The recipe (Li et al. 2021, section 5): Adam with coupled L2 weight decay 1e-4, learning rate
+1e-3 halved every fifth of the run (the paper: every 100 of 500 epochs), batch 20, and the
+relative L2 error of each instance as the loss. Inputs and outputs can be normalised pointwise
+by the train split's mean and standard deviation (the FNO code's ``UnitGaussianNormalizer``);
+the loss is taken after decoding, so it is the error the harness scores. On another grid (the
+zero-shot super-resolution test) those statistics are interpolated linearly to it.
+
+The checkpoint with the lowest mean relative error on the *validation* split is the one
+returned; the test split is only ever scored. Training is data-parallel over
+``budget.devices`` JAX devices the way learned reconstruction is: parameters and data
+replicated, each batch split over the devices, the gradient all-reduced by XLA.
+
+What a surrogate costs before its first prediction is recorded apart: ``data_s`` (the
+classical solves of the train and validation instances, from the problem's cached
+timings), ``setup_s``, ``compile_s`` and ``train_s``.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jaxtyping import Array, Float, PRNGKeyArray, PyTree
+
+from parity import devices as device_mesh
+from parity.evaluation import Evaluator
+from parity.knobs import ParameterError, at_least, knob, positive
+from parity.problems.base import Problem
+from parity.problems.operator_learning import OperatorProblem, instance_errors
+from parity.solvers.base import Budget, Checkpoint, ProgressFn, Solver, SolveResult, Status
+from parity.solvers.physics_informed.training import parameter_count
+from parity.solvers.reconstruction.classical_reconstruction import in_chunks
+from parity.solvers.reconstruction.learned_reconstruction import masked_mean, minibatches, padded_batch
+
+EVAL_CHUNK = 20
+"""Most instances predicted per call at checkpoints and in ``predict``."""
+
+Network = Callable[[Float[Array, "cin ..."]], Float[Array, "cout ..."]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Normaliser:
+    """Pointwise (per channel and grid point) mean and standard deviation of a train split's fields."""
+
+    mean: Float[np.ndarray, "c ..."]
+    std: Float[np.ndarray, "c ..."]
+
+    @classmethod
+    def fit(cls, fields: Float[np.ndarray, "n c ..."], enabled: bool) -> Normaliser:
+        if not enabled:
+            return cls(np.zeros(fields.shape[1:], np.float32), np.ones(fields.shape[1:], np.float32))
+        return cls(fields.mean(axis=0).astype(np.float32), (fields.std(axis=0) + 1e-6).astype(np.float32))
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatorLearner(Solver):
+    """The training knobs every neural operator shares; subclasses give the network."""
+
+    family: ClassVar[str] = "sciml"
+    multi_device: ClassVar[bool] = True
+
+    learning_rate: float = knob(1e-3, "initial learning rate (the FNO paper's)", "finite number > 0", positive)
+    weight_decay: float = knob(1e-4, "coupled L2 weight decay, added to the gradient as in torch's Adam (the FNO paper's)", "number >= 0",
+                               at_least(0))
+    halvings: int = knob(5, "times the learning rate halves, evenly over the step budget (the FNO paper: every 100 of 500 epochs)",
+                         "integer >= 0", at_least(0))
+    batch_size: int = knob(20, "training instances per step (the FNO paper's 20; at most the train split's size)", "integer >= 1",
+                           at_least(1))
+    normalise: str = knob("auto", "scale inputs and outputs pointwise by the train split's mean and std (the FNO code's normaliser); "
+                          "auto: as the FNO code did (on a box, Darcy; not on a torus, Burgers and Navier-Stokes)",
+                          "auto | pointwise | none", lambda v: v in ("auto", "pointwise", "none"))
+    checkpoint_every: int = knob(500, "optimiser steps between checkpoints (validation and test errors)", "integer >= 1", at_least(1))
+
+    @classmethod
+    def supports(cls, problem: Problem) -> bool:
+        return isinstance(problem, OperatorProblem)
+
+    @abc.abstractmethod
+    def network(self, problem: OperatorProblem, key: PRNGKeyArray) -> eqx.Module:
+        """The untrained network ``(input_channels, *grid) -> (output_channels, *grid)`` for ``problem``."""
+
+    def normalises(self, problem: OperatorProblem) -> bool:
+        """Whether fields are scaled pointwise (see the ``normalise`` knob)."""
+        return self.normalise == "pointwise" or (self.normalise == "auto" and not problem.periodic)
+
+    def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
+        assert isinstance(problem, OperatorProblem)
+        return train_operator(problem, self, budget=budget, seed=seed, evaluator=evaluator, progress=progress)
+
+    def schedule(self, steps: int) -> optax.Schedule:
+        """The learning rate halved ``halvings`` times at even intervals of the run."""
+        if self.halvings == 0:
+            return optax.constant_schedule(self.learning_rate)
+        return optax.exponential_decay(self.learning_rate, max(1, steps // (self.halvings + 1)), 0.5, staircase=True)
+
+
+def relative_l2(prediction: Float[Array, "b ..."], target: Float[Array, "b ..."]) -> Float[Array, " b"]:
+    """Each instance's |u - u*|_2 / |u*|_2: the loss and the score alike."""
+    flat = prediction.shape[0], -1
+    return jnp.linalg.norm((prediction - target).reshape(flat), axis=1) / jnp.linalg.norm(target.reshape(flat), axis=1)
+
+
+def train_operator(
+    problem: OperatorProblem, learner: OperatorLearner, *, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn
+) -> SolveResult:
+    """Fit ``learner``'s network to the train split; return its best-validation checkpoint.
+
+    Every step is timed and the clock stops at the budget's seconds; a non-finite loss stops
+    training with status ``diverged``. Checkpoints score the validation and test splits
+    outside the training clock.
+    """
+    t0 = time.perf_counter()
+    train, validation = problem.dataset("train"), problem.dataset("validation")
+    if len(train.inputs) == 0:
+        raise ParameterError(f"{problem.name}: a neural operator needs training instances; the train split is empty (n_train = 0)")
+    data_s = problem.data_seconds("train", "validation")
+    normalised = learner.normalises(problem)
+    in_scale, out_scale = Normaliser.fit(train.inputs, normalised), Normaliser.fit(train.outputs, normalised)
+    params, static = eqx.partition(learner.network(problem, jax.random.key(seed)), eqx.is_inexact_array)
+    mesh = device_mesh.mesh(budget.devices)
+    replicated, split_rows = device_mesh.replicated(mesh), device_mesh.split(mesh)
+    params = jax.device_put(params, replicated)
+    train_data = jax.device_put((jnp.asarray(train.inputs), jnp.asarray(train.outputs)), replicated)
+    scales = jax.device_put(tuple(jnp.asarray(a) for a in (in_scale.mean, in_scale.std, out_scale.mean, out_scale.std)), replicated)
+    transform = optax.chain(optax.add_decayed_weights(learner.weight_decay), optax.adam(learner.schedule(budget.steps)))
+    opt_state = jax.jit(transform.init)(params)
+    setup_s = time.perf_counter() - t0
+
+    def predict_batch(p: PyTree, scale: tuple[Array, ...], a: Float[Array, "b cin ..."]) -> Float[Array, "b cout ..."]:
+        in_mean, in_std, out_mean, out_std = scale
+        model = eqx.combine(p, static)
+        return jax.vmap(model)((a - in_mean) / in_std) * out_std + out_mean
+
+    def loss_fn(p: PyTree, scale: tuple[Array, ...], a: Array, u: Array, mask: Array) -> Float[Array, ""]:
+        return masked_mean(relative_l2(predict_batch(p, scale, a), u), mask)
+
+    def step(p: PyTree, s: PyTree, scale: tuple[Array, ...], data: PyTree, batch: tuple[Array, Array]) -> tuple[PyTree, PyTree, Array]:
+        """One optimiser step on the batch ``(indices, mask)`` of the train split (an argument, not a constant)."""
+        inputs, outputs = data
+        indices, mask = batch
+        loss, grads = jax.value_and_grad(loss_fn)(p, scale, inputs[indices], outputs[indices], mask)
+        updates, s = transform.update(grads, s, p)
+        return optax.apply_updates(p, updates), s, loss
+
+    def split(tree: PyTree) -> PyTree:
+        return jax.device_put(tree, split_rows)
+
+    batch_size = min(learner.batch_size, len(train.inputs))
+    chunk = device_mesh.padded_size(min(EVAL_CHUNK, max(len(validation.inputs), len(evaluator.x_test))), budget.devices)
+    t0 = time.perf_counter()
+    train_step = jax.jit(step).lower(params, opt_state, scales, train_data, split(padded_batch(np.zeros(batch_size, np.int32), budget.devices))).compile()
+    predict_chunk = jax.jit(predict_batch).lower(params, scales, split(jnp.zeros((chunk, *train.inputs.shape[1:]), jnp.float32))).compile()
+    compile_s = time.perf_counter() - t0
+    other_grid = jax.jit(predict_batch)  # compiles once per other grid it meets
+
+    def predictions(p: PyTree, inputs: Float[np.ndarray, "m cin ..."]) -> Float[np.ndarray, "m cout ..."]:
+        """Predictions on the training grid by the compiled chunk, on any other grid (super-resolution) by a fresh compile."""
+        if inputs.shape[2:] == train.inputs.shape[2:]:
+            return in_chunks(lambda part: predict_chunk(p, scales, split(part)), np.asarray(inputs, np.float32), chunk)
+        resized = jax.device_put(tuple(jax.image.resize(a, (a.shape[0], *inputs.shape[2:]), "linear") for a in scales), replicated)
+        return in_chunks(lambda part: other_grid(p, resized, split(part)), np.asarray(inputs, np.float32), chunk)
+
+    def checkpoint(step_: int, wall: float, loss: float) -> tuple[Checkpoint, float]:
+        t = time.perf_counter()
+        validation_error = float(np.mean(instance_errors(predictions(params, validation.inputs), validation.outputs)))
+        metrics = evaluator(predictions(params, evaluator.x_test))
+        return Checkpoint(wall_s=wall, step=step_, metrics=metrics, loss=loss, details={"validation_rel_l2": validation_error}), time.perf_counter() - t
+
+    first, eval_s = checkpoint(0, 0.0, float("nan"))
+    trace, best_params, best = [first], params, first
+    progress(0, budget.steps, {})
+    sampler = minibatches(len(train.inputs), batch_size, np.random.default_rng([seed, 1]))
+    status: Status = "ok"
+    message, done, train_s, losses = "", 0, 0.0, []
+    while done < budget.steps:
+        t = time.perf_counter()
+        new_params, new_state, loss = train_step(params, opt_state, scales, train_data, split(padded_batch(next(sampler), budget.devices)))
+        loss = float(loss)  # blocks until the step is finished
+        train_s += time.perf_counter() - t
+        if not np.isfinite(loss):
+            status, message = "diverged", f"non-finite loss at step {done + 1}"
+            break
+        params, opt_state, done = new_params, new_state, done + 1
+        losses.append(loss)
+        out_of_time = train_s > budget.seconds and done < budget.steps
+        if done % learner.checkpoint_every == 0 or done == budget.steps or out_of_time:
+            point, dt = checkpoint(done, train_s, float(np.mean(losses)))
+            eval_s += dt
+            trace.append(point)
+            losses = []
+            if point.details["validation_rel_l2"] < best.details["validation_rel_l2"]:
+                best_params, best = params, point
+            progress(done, budget.steps, {"loss": point.loss, "val_rel_l2": point.details["validation_rel_l2"]})
+        if out_of_time:
+            status, message = "timeout", f"time budget of {budget.seconds:g} s spent after {done} steps"
+            break
+
+    return SolveResult(
+        status=status,
+        trace=trace,
+        trace_kind="iterative",
+        predict=lambda inputs: predictions(best_params, inputs),
+        timings={"data_s": data_s, "setup_s": setup_s, "compile_s": compile_s, "train_s": train_s, "eval_s": eval_s},
+        info={
+            "steps": done,
+            "epochs": done * batch_size / len(train.inputs),
+            "n_params": parameter_count(best_params),
+            "best_step": best.step,
+            "best_validation_rel_l2": best.details["validation_rel_l2"],
+            "n_train": len(train.inputs),
+            "normalised": normalised,
+            "reference_resolution": problem.reference_resolution,
+            "devices": budget.devices,
+        },
+        message=message,
+    )
