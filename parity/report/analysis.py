@@ -24,7 +24,7 @@ METRIC_PREFIX = "metrics."
 """Columns of a problem's own metrics (``ForwardProblem.extra_metrics``)."""
 _NUMERIC = (
     "seed", "rel_l2", "norm_l1", "max_abs", "setup_s", "compile_s", "train_s", "solve_s",
-    "eval_s", "inference_s", "total_s", "steps", "steps_per_s", "info.n_params", "reconstruction_s",
+    "eval_s", "inference_s", "total_s", "steps", "steps_per_s", "info.n_params", "reconstruction_s", "instance_s", "data_s",
 )
 _TEXT = (
     "record_id", "case_key", "problem", "solver", "family", "label", "status", "message", "trace_kind",
@@ -108,7 +108,10 @@ def cost_curve(run: Mapping[str, Any], trace: pd.DataFrame) -> pd.DataFrame:
     """
     if trace.empty:
         return pd.DataFrame({"cost": [], "step": [], "rel_l2": []}, dtype=float)
-    offset = _zero_if_nan(run.get("compile_s"))
+    if run.get("problem_kind") == "operator" and run.get("trace_kind") == "refinement":
+        offset = 0.0  # a coarse-grid sweep's points are seconds per instance: compiling is not repeated per instance
+    else:
+        offset = _zero_if_nan(run.get("compile_s"))
     if run.get("trace_kind") == "iterative":
         offset += _zero_if_nan(run.get("setup_s"))
     curve = pd.DataFrame({

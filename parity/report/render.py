@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import markdown
 import pandas as pd
 
-from parity.report import analysis
+from parity.report import analysis, operator_learning
 from parity.report.plots import Plot
+from parity.report.text import error_text, pipe_table, seconds_text
 from parity.report.verdict import Verdict
 
 ENV_COLUMNS = {
@@ -66,7 +67,8 @@ def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plot
     """The whole report as Markdown; ``plots`` maps each problem to its written figures, ``verdicts`` open it."""
     problems = list(runs["problem"].unique())
     inverse = [problem for problem in problems if analysis.is_inverse(runs[runs["problem"] == problem])]
-    forward = [problem for problem in problems if problem not in inverse]
+    operators = [problem for problem in problems if operator_learning.is_operator(runs[runs["problem"] == problem])]
+    forward = [problem for problem in problems if problem not in inverse and problem not in operators]
 
     def section(heading: str, explanation: str, table: Callable[[pd.DataFrame], str], among: Sequence[str] = problems) -> list[str]:
         """A report section with one table per problem (none when no problem qualifies)."""
@@ -88,6 +90,13 @@ def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plot
         "('never' when it is not faster per image).",
         _reconstruction,
         inverse,
+    )
+    parts += section(
+        "## Surrogates: accuracy, cost and break-even",
+        OPERATOR_CONVENTIONS,
+        lambda chosen: "\n\n".join(table for table in (operator_learning.surrogate_table(chosen, curves), operator_learning.extras_table(chosen),
+                                                         operator_learning.classical_table(chosen, curves)) if table),
+        operators,
     )
     parts += section(
         "## Time to accuracy",
@@ -137,6 +146,16 @@ def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plot
     return "\n\n".join(parts) + "\n"
 
 
+OPERATOR_CONVENTIONS = (
+    "Operator-learning problems: errors are the mean over the test instances of each instance's relative L2 error; surrogates "
+    "median [min–max] over seeds (and their count). Per instance: the test set's prediction (or classical solve, in batches, compile "
+    "excluded) time divided by its size. One-off: the classical solves that made the train and validation data, plus set-up, compile "
+    "and training. Classical at that accuracy: the cheapest resolution of the classical refinement sweep whose error is at most the "
+    "surrogate's median. Break-even: instances the surrogate must predict before its one-off cost is repaid by cheaper predictions "
+    "('never' when it is not cheaper per instance; '—' when the classical sweep never reaches its accuracy). Trivial baselines: the "
+    "train split's mean output, and the last input channel kept unchanged (persistence)."
+)
+
 VERDICT_EXPLANATION = {
     "forward": "Forward problems: the best method of a family has the lowest median final relative L2 error over seeds "
                "(a failed seed counting as the worst); its times to each ε and its errors within each cost budget are the "
@@ -146,6 +165,8 @@ VERDICT_EXPLANATION = {
                "velocity rel L2 for FWI), the cost per reconstruction, the one-off cost, and the learned method's "
                "break-even against that classical method. Steps, training and training samples: the learned method's "
                "median optimiser steps and training seconds, and the problem's training-set size.",
+    "operator": "Operator-learning problems: the surrogate with the lowest median test error, its cost per instance and one-off "
+                "cost (data generation + training), against the classical refinement sweep's cheapest resolution at that accuracy.",
 }
 
 
@@ -160,6 +181,8 @@ def _verdict_section(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> str:
         parts += [f"### {problem}", "\n".join(f"- {verdict_line(v)}" for v in chosen)]
         if chosen and chosen[0]["kind"] == "inverse":
             parts.append(_inverse_verdict_table(grouped, chosen))
+        elif chosen and chosen[0]["kind"] == "operator":
+            parts.append("The numbers behind these lines are in the surrogates' table below.")
         elif chosen:
             accuracy, cost = _forward_verdict_tables(grouped, chosen)
             parts += ["Equal accuracy: time to each ε, and SciML time / classical time.", accuracy,
@@ -172,7 +195,8 @@ def _verdict_section(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> str:
 def verdict_line(verdict: Verdict) -> str:
     """One factual sentence: the best classical method against the best SciML method at one setting."""
     name = f"{verdict['problem']} {verdict['setting']}" if verdict["setting"] else verdict["problem"]
-    clauses = _forward_clauses(verdict) if verdict["kind"] == "forward" else _inverse_clauses(verdict)
+    clause_of = {"forward": _forward_clauses, "inverse": _inverse_clauses, "operator": operator_learning.clauses}
+    clauses = clause_of[verdict["kind"]](verdict)
     if not verdict["comparable"]:
         classical, sciml = verdict["classical"], verdict["sciml"]
         clauses.append(f"seconds not compared: {classical['label']} was measured {_measured(classical['concurrency'])}, "
@@ -404,25 +428,6 @@ def html_page(text: str, title: str) -> str:
     body = markdown.markdown(text, extensions=["tables"])
     return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n<title>{html.escape(title)}</title>\n'
             f"<style>{_CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n")
-
-
-def error_text(value: float) -> str:
-    return "—" if not _finite(value) else f"{value:.2e}"
-
-
-def seconds_text(value: float) -> str:
-    """Three significant digits, without an exponent above 1e-4 s."""
-    if not _finite(value):
-        return "—"
-    return f"{value:.0f} s" if abs(value) >= 100 else f"{value:.3g} s"
-
-
-def pipe_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    """A Markdown pipe table; pipes inside cells are escaped."""
-    def line(cells: Sequence[Any]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in cells) + " |"
-
-    return "\n".join([line(headers), line(["---"] * len(headers)), *map(line, rows)])
 
 
 def _header(runs: pd.DataFrame, title: str, description: str) -> str:

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from parity.report import analysis
+from parity.report import analysis, operator_learning
 
 Verdict = dict[str, Any]
-"""One problem setting: ``problem``, ``setting``, ``kind`` ("forward" or "inverse"), ``classical`` and ``sciml``
+"""One problem setting: ``problem``, ``setting``, ``kind`` ("forward", "inverse" or "operator"), ``classical`` and ``sciml``
 (the best method's numbers, or None when the family has no result there), ``comparable`` (whether their seconds
 were measured alike), and the levels compared: forward ``thresholds``, ``time_ratio``, ``budgets_s``,
 ``headline_eps``, ``headline_budget_s``; inverse ``quality`` (the metric names)."""
@@ -29,7 +29,10 @@ def verdicts(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame]) -> list[Ver
     """One verdict per problem and setting of ``runs`` (as chosen by ``analysis.select_runs``)."""
     out: list[Verdict] = []
     for _, chosen in runs.groupby("problem", sort=False):
-        out += inverse_verdicts(chosen) if analysis.is_inverse(chosen) else forward_verdicts(chosen, curves)
+        if operator_learning.is_operator(chosen):
+            out += operator_learning.verdicts(chosen, curves)
+        else:
+            out += inverse_verdicts(chosen) if analysis.is_inverse(chosen) else forward_verdicts(chosen, curves)
     return out
 
 

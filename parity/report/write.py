@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from parity.harness.store import Store, load_records
-from parity.report import analysis, index, plots, render, verdict
+from parity.report import analysis, index, operator_learning, plots, render, verdict
 
 
 def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = None, problem: str | None = None,
@@ -32,6 +32,10 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
     out_dir.mkdir(parents=True, exist_ok=True)
     figures: dict[str, list[plots.Plot]] = {}
     for name, chosen in runs.groupby("problem", sort=False):
+        if operator_learning.is_operator(chosen):
+            figure = operator_learning.pareto_plot(chosen, curves, out_dir, name)
+            figures[name] = [plots.Plot(*figure)] if figure else []
+            continue
         if analysis.is_inverse(chosen):
             scale = [*plots.quality_vs_scale(chosen, out_dir, name), plots.error_vs_scale(chosen, out_dir, name)]
         else:

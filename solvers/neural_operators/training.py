@@ -36,7 +36,7 @@ from parity import devices as device_mesh
 from parity.evaluation import Evaluator
 from parity.knobs import ParameterError, at_least, knob, positive
 from parity.problems.base import Problem
-from parity.problems.operator_learning import OperatorProblem, instance_errors
+from parity.problems.operator_learning import OperatorProblem, instance_errors, trivial_baselines
 from parity.solvers.base import Budget, Checkpoint, ProgressFn, Solver, SolveResult, Status
 from parity.solvers.physics_informed.training import parameter_count
 from parity.solvers.reconstruction.classical_reconstruction import in_chunks
@@ -219,6 +219,7 @@ def train_operator(
             "best_validation_rel_l2": best.details["validation_rel_l2"],
             "n_train": len(train.inputs),
             "normalised": normalised,
+            "baselines": trivial_baselines(problem),
             "reference_resolution": problem.reference_resolution,
             "devices": budget.devices,
         },
