@@ -98,7 +98,7 @@ class FNOTrainingSpeed:
     """FNO training steps per second on this machine's CPU (or default JAX device), batch 20."""
 
     params = (list(SETTINGS), IMPLEMENTATIONS)
-    param_names = ["network", "implementation"]
+    param_names = ("network", "implementation")
     timeout = 1200
     unit = "steps/s"
 

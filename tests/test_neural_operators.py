@@ -103,3 +103,40 @@ def test_the_fno_evaluates_unchanged_on_a_finer_grid(trained: list[dict]) -> Non
     for record in trained:
         finer = record["info"]["super_resolution"]["256"]["rel_l2"]
         assert finer < 1.5 * record["rel_l2"] + 1e-3, (finer, record["rel_l2"])
+
+
+def test_break_even_is_one_off_over_the_saving_against_the_cheapest_classical_resolution_at_the_same_accuracy() -> None:
+    import pandas as pd
+
+    from parity.report.operator_learning import learned_table
+
+    common = {"problem": "p", "setting": "", "problem_kind": "operator"}
+    runs = pd.DataFrame([
+        {**common, "label": "coarse", "family": "classical", "record_id": "c", "seed": 0},
+        {**common, "label": "fast surrogate", "family": "sciml", "record_id": "f", "seed": 0, "rel_l2": 5e-3, "instance_s": 5e-4,
+         "data_s": 20.0, "setup_s": 1.0, "compile_s": 4.0, "train_s": 75.0},
+        {**common, "label": "slow surrogate", "family": "sciml", "record_id": "s", "seed": 0, "rel_l2": 5e-2, "instance_s": 5e-3,
+         "data_s": 20.0, "setup_s": 1.0, "compile_s": 4.0, "train_s": 75.0},
+    ])
+    curves = {"c": pd.DataFrame({"cost": [1e-3, 2e-3, 8e-3], "step": [16, 32, 64], "rel_l2": [1e-2, 1e-4, 1e-6]})}
+    table = learned_table(runs, curves).set_index("label")
+    fast, slow = table.loc["fast surrogate"], table.loc["slow surrogate"]
+    assert fast["one_off_s"] == 100.0 and fast["classical_resolution"] == 32  # 16 points miss 5e-3
+    assert fast["break_even"] == pytest.approx(100.0 / (2e-3 - 5e-4)) and fast["speedup"] == pytest.approx(4.0)
+    assert slow["classical_resolution"] == 16 and slow["break_even"] == float("inf")  # 16 points reach 5e-2 faster than it predicts
+
+
+@pytest.mark.slow
+def test_a_report_of_an_operator_problem_sets_the_surrogate_against_the_classical_scheme(tmp_path: Path) -> None:
+    from parity.harness import Store
+    from parity.report.write import write_report
+
+    store = Store(tmp_path / "store")
+    problem = BurgersOperator1D(**SMALL)
+    run_case(Case(problem, CoarseGrid(resolutions=(8, 16, 32)), 0), store)
+    for seed in (0, 1):
+        run_case(Case(problem, DeepONet(width=32, basis=32, checkpoint_every=200), seed, Budget(steps=400)), store)
+    text = write_report(store, tmp_path / "report", title="operators").read_text()
+    assert "## Surrogates: accuracy, cost and break-even" in text and "best surrogate (deeponet" in text
+    assert "reaches it at resolution 8" in text and "break-even (instances)" in text and "mean_field:" in text
+    assert (tmp_path / "report" / "operator_cost_burgers_operator_1d.png").stat().st_size > 10_000

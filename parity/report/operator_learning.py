@@ -110,16 +110,20 @@ def clauses(verdict: Mapping[str, Any]) -> list[str]:
     """The verdict line's clauses: the surrogate's accuracy and costs, the classical scheme at that accuracy, the break-even."""
     classical, sciml = verdict["classical"], verdict["sciml"]
     if sciml is None:
-        return [f"{classical['label']} reaches {error_text(classical['finest_rel_l2'])} at {seconds_text(classical['finest_instance_s'])} per "
-                "instance", "no surrogate"] if classical else ["no result"]
-    out = [f"best surrogate ({sciml['label']}) gets {error_text(sciml['rel_l2'])} at {seconds_text(sciml['instance_s'])} per instance after "
-           f"{seconds_text(sciml['one_off_s'])} one-off ({seconds_text(sciml['data_s'])} data, {seconds_text(sciml['train_s'])} training; "
-           f"{sciml['epochs']:.0f} epochs over {sciml['n_train']:.0f} instances)"]
+        if classical is None:
+            return ["no result"]
+        finest = f"{classical['label']} reaches {error_text(classical['finest_rel_l2'])} at {seconds_text(classical['finest_instance_s'])} per instance"
+        return [finest, "no surrogate"]
+    surrogate = (f"best surrogate ({sciml['label']}) gets {error_text(sciml['rel_l2'])} at {seconds_text(sciml['instance_s'])} per instance "
+                 f"after {seconds_text(sciml['one_off_s'])} one-off ({seconds_text(sciml['data_s'])} data, {seconds_text(sciml['train_s'])} "
+                 f"training; {sciml['epochs']:.0f} epochs over {sciml['n_train']:.0f} instances)")
+    out = [surrogate]
     if classical is None:
         return [*out, "no classical result"]
     if not math.isfinite(sciml["classical_rel_l2"]):
-        return [*out, f"{classical['label']} does not reach it (best {error_text(classical['finest_rel_l2'])} at resolution "
-                      f"{classical['finest_resolution']:.0f})"]
+        short = (f"{classical['label']} does not reach it (best {error_text(classical['finest_rel_l2'])} at resolution "
+                 f"{classical['finest_resolution']:.0f})")
+        return [*out, short]
     out.append(f"{classical['label']} reaches it at resolution {sciml['classical_resolution']:.0f} ({error_text(sciml['classical_rel_l2'])}) in "
                f"{seconds_text(sciml['classical_instance_s'])} per instance")
     if verdict["comparable"]:
