@@ -202,3 +202,26 @@ def pareto_plot(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], out_dir:
     return name, (f"{problem}: top, error against seconds per instance (classical refinement sweeps; surrogates' median with min-max over "
                   "seeds); bottom, total cost of solving N instances: a surrogate's one-off cost plus its predictions against the "
                   "classical scheme at the surrogate's accuracy")
+
+
+def n_train_plot(runs: pd.DataFrame, out_dir: Path, problem: str) -> tuple[str, str] | None:
+    """Each surrogate's test error against its training-set size (median with min-max over seeds), when that varies."""
+    import matplotlib.pyplot as plt
+
+    column = analysis.PARAM_PREFIX + "n_train"
+    learned = runs[runs["family"] == "sciml"]
+    if column not in learned or learned[column].nunique() < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for label, group in learned.groupby("label", sort=False):
+        errors = group.groupby(column)["rel_l2"].agg(["median", "min", "max"]).sort_index()
+        ax.errorbar(errors.index, errors["median"], yerr=[errors["median"] - errors["min"], errors["max"] - errors["median"]], marker="o",
+                    capsize=3, label=label)
+    ax.set(xscale="log", yscale="log", xlabel="training instances (n_train)", ylabel="mean relative L2 error (test instances)", title=problem)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small")
+    name = f"operator_n_train_{problem}.png"
+    fig.tight_layout()
+    fig.savefig(out_dir / name, dpi=110)
+    plt.close(fig)
+    return name, f"{problem}: test error against the number of training instances, median with min-max over seeds"

@@ -33,8 +33,8 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
     figures: dict[str, list[plots.Plot]] = {}
     for name, chosen in runs.groupby("problem", sort=False):
         if operator_learning.is_operator(chosen):
-            figure = operator_learning.pareto_plot(chosen, curves, out_dir, name)
-            figures[name] = [plots.Plot(*figure)] if figure else []
+            made = [operator_learning.pareto_plot(chosen, curves, out_dir, name), operator_learning.n_train_plot(chosen, out_dir, name)]
+            figures[name] = [plots.Plot(*figure) for figure in made if figure]
             continue
         if analysis.is_inverse(chosen):
             scale = [*plots.quality_vs_scale(chosen, out_dir, name), plots.error_vs_scale(chosen, out_dir, name)]
