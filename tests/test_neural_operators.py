@@ -140,3 +140,20 @@ def test_a_report_of_an_operator_problem_sets_the_surrogate_against_the_classica
     assert "## Surrogates: accuracy, cost and break-even" in text and "best surrogate (deeponet" in text
     assert "reaches it at resolution 8" in text and "break-even (instances)" in text and "mean_field:" in text
     assert (tmp_path / "report" / "operator_cost_burgers_operator_1d.png").stat().st_size > 10_000
+
+
+def test_the_autoregressive_fno_feeds_each_predicted_frame_back_into_its_window() -> None:
+    import jax
+    import jax.numpy as jnp
+
+    from parity.solvers.neural_operators.fno import FourierNeuralOperator
+    from parity.solvers.neural_operators.fno_solver import Autoregressive
+
+    step = FourierNeuralOperator(3, 1, (4, 4), 8, 2, 16, key=jax.random.key(0))
+    window = jax.random.normal(jax.random.key(1), (3, 16, 16))
+    frames = Autoregressive(step, 4)(window)
+    assert frames.shape == (4, 16, 16)
+    first = step(window)
+    second = step(jnp.concatenate([window[1:], first]))
+    np.testing.assert_allclose(frames[0], first[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(frames[1], second[0], rtol=1e-5, atol=1e-6)
