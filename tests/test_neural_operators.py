@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -138,7 +139,8 @@ def test_a_report_of_an_operator_problem_sets_the_surrogate_against_the_classica
         run_case(Case(problem, DeepONet(width=32, basis=32, checkpoint_every=200), seed, Budget(steps=400)), store)
     text = write_report(store, tmp_path / "report", title="operators").read_text()
     assert "## Surrogates: accuracy, cost and break-even" in text and "best surrogate (deeponet" in text
-    assert "reaches it at resolution 8" in text and "break-even (instances)" in text and "mean_field:" in text
+    # every resolution beats this barely trained DeepONet: the cheapest is named, whichever timing noise makes it
+    assert re.search(r"reaches it at resolution (8|16|32) ", text) and "break-even (instances)" in text and "mean_field:" in text
     assert (tmp_path / "report" / "operator_cost_burgers_operator_1d.png").stat().st_size > 10_000
 
 
