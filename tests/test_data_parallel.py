@@ -55,8 +55,8 @@ def _worker() -> None:
     from parity.problems.burgers_operator_1d import BurgersOperator1D
     from parity.problems.kovasznay_2d import Kovasznay2D
     from parity.solvers import PINN, Budget, Evaluator
-    from parity.solvers.physics_informed.training import parameter_count
     from parity.solvers.neural_operators.fno_solver import FNO
+    from parity.solvers.physics_informed.training import parameter_count
     from parity.solvers.reconstruction.learned_gd import LearnedGradientDescent
 
     problem = MultiScale1D()
@@ -162,7 +162,7 @@ def test_padding_is_weightless() -> None:
     import jax.numpy as jnp
 
     from parity.devices import pad_rows, pad_weights
-    from parity.solvers.reconstruction.learned_reconstruction import masked_mean, padded_batch
+    from parity.solvers.supervised import masked_mean, padded_batch
 
     x = np.arange(10.0).reshape(5, 2)
     assert pad_rows(x, 1) is x and pad_weights(np.ones(5), 1).tolist() == [1.0] * 5

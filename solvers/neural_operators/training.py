@@ -37,10 +37,11 @@ from parity.evaluation import Evaluator
 from parity.knobs import ParameterError, at_least, knob, positive
 from parity.problems.base import Problem
 from parity.problems.operator_learning import OperatorProblem, instance_errors, trivial_baselines
-from parity.solvers.base import Budget, Checkpoint, ProgressFn, Solver, SolveResult, Status
+from parity.solvers import supervised
+from parity.solvers.base import Budget, Checkpoint, ProgressFn, Solver, SolveResult
 from parity.solvers.physics_informed.training import parameter_count
 from parity.solvers.reconstruction.classical_reconstruction import in_chunks
-from parity.solvers.reconstruction.learned_reconstruction import masked_mean, minibatches, padded_batch
+from parity.solvers.supervised import masked_mean, padded_batch
 
 EVAL_CHUNK = 20
 """Most instances predicted per call at checkpoints and in ``predict``."""
@@ -113,12 +114,7 @@ def relative_l2(prediction: Float[Array, "b ..."], target: Float[Array, "b ..."]
 def train_operator(
     problem: OperatorProblem, learner: OperatorLearner, *, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn
 ) -> SolveResult:
-    """Fit ``learner``'s network to the train split; return its best-validation checkpoint.
-
-    Every step is timed and the clock stops at the budget's seconds; a non-finite loss stops
-    training with status ``diverged``. Checkpoints score the validation and test splits
-    outside the training clock.
-    """
+    """Fit ``learner``'s network to the train split by :func:`supervised.fit`; return its best-validation checkpoint."""
     t0 = time.perf_counter()
     train, validation = problem.dataset("train"), problem.dataset("validation")
     if len(train.inputs) == 0:
@@ -170,58 +166,34 @@ def train_operator(
         resized = jax.device_put(tuple(jax.image.resize(a, (a.shape[0], *inputs.shape[2:]), "linear") for a in scales), replicated)
         return in_chunks(lambda part: other_grid(p, resized, split(part)), np.asarray(inputs, np.float32), chunk)
 
-    def checkpoint(step_: int, wall: float, loss: float) -> tuple[Checkpoint, float]:
-        t = time.perf_counter()
-        validation_error = float(np.mean(instance_errors(predictions(params, validation.inputs), validation.outputs)))
-        metrics = evaluator(predictions(params, evaluator.x_test))
-        return Checkpoint(wall_s=wall, step=step_, metrics=metrics, loss=loss, details={"validation_rel_l2": validation_error}), time.perf_counter() - t
+    def checkpoint(p: PyTree, step_: int, wall: float, loss: float) -> Checkpoint:
+        validation_error = float(np.mean(instance_errors(predictions(p, validation.inputs), validation.outputs)))
+        metrics = evaluator(predictions(p, evaluator.x_test))
+        return Checkpoint(wall_s=wall, step=step_, metrics=metrics, loss=loss, details={"validation_rel_l2": validation_error})
 
-    first, eval_s = checkpoint(0, 0.0, float("nan"))
-    trace, best_params, best = [first], params, first
-    progress(0, budget.steps, {})
-    sampler = minibatches(len(train.inputs), batch_size, np.random.default_rng([seed, 1]))
-    status: Status = "ok"
-    message, done, train_s, losses = "", 0, 0.0, []
-    while done < budget.steps:
-        t = time.perf_counter()
-        new_params, new_state, loss = train_step(params, opt_state, scales, train_data, split(padded_batch(next(sampler), budget.devices)))
-        loss = float(loss)  # blocks until the step is finished
-        train_s += time.perf_counter() - t
-        if not np.isfinite(loss):
-            status, message = "diverged", f"non-finite loss at step {done + 1}"
-            break
-        params, opt_state, done = new_params, new_state, done + 1
-        losses.append(loss)
-        out_of_time = train_s > budget.seconds and done < budget.steps
-        if done % learner.checkpoint_every == 0 or done == budget.steps or out_of_time:
-            point, dt = checkpoint(done, train_s, float(np.mean(losses)))
-            eval_s += dt
-            trace.append(point)
-            losses = []
-            if point.details["validation_rel_l2"] < best.details["validation_rel_l2"]:
-                best_params, best = params, point
-            progress(done, budget.steps, {"loss": point.loss, "val_rel_l2": point.details["validation_rel_l2"]})
-        if out_of_time:
-            status, message = "timeout", f"time budget of {budget.seconds:g} s spent after {done} steps"
-            break
-
+    run = supervised.fit(
+        lambda p, s, indices: train_step(p, s, scales, train_data, split(padded_batch(indices, budget.devices))),
+        params, opt_state, checkpoint, lambda point: point.details["validation_rel_l2"],
+        n_train=len(train.inputs), batch_size=batch_size, budget=budget, seed=seed,
+        checkpoint_every=learner.checkpoint_every, progress=progress,
+    )
     return SolveResult(
-        status=status,
-        trace=trace,
+        status=run.status,
+        trace=run.trace,
         trace_kind="iterative",
-        predict=lambda inputs: predictions(best_params, inputs),
-        timings={"data_s": data_s, "setup_s": setup_s, "compile_s": compile_s, "train_s": train_s, "eval_s": eval_s},
+        predict=lambda inputs: predictions(run.best_params, inputs),
+        timings={"data_s": data_s, "setup_s": setup_s, "compile_s": compile_s, "train_s": run.train_s, "eval_s": run.eval_s},
         info={
-            "steps": done,
-            "epochs": done * batch_size / len(train.inputs),
-            "n_params": parameter_count(best_params),
-            "best_step": best.step,
-            "best_validation_rel_l2": best.details["validation_rel_l2"],
+            "steps": run.steps,
+            "epochs": run.steps * batch_size / len(train.inputs),
+            "n_params": parameter_count(run.best_params),
+            "best_step": run.best.step,
+            "best_validation_rel_l2": run.best.details["validation_rel_l2"],
             "n_train": len(train.inputs),
             "normalised": normalised,
             "baselines": trivial_baselines(problem),
             "reference_resolution": problem.reference_resolution,
             "devices": budget.devices,
         },
-        message=message,
+        message=run.message,
     )

@@ -19,7 +19,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import ClassVar, Protocol
 
 import equinox as eqx
@@ -35,9 +35,11 @@ from parity.numerics import image_quality
 from parity.operators import ImagingOperator, operator_norm
 from parity.problems.base import Problem
 from parity.problems.inverse import InverseProblem
-from parity.solvers.base import Budget, Checkpoint, Evaluator, ProgressFn, Solver, SolveResult, Status
+from parity.solvers import supervised
+from parity.solvers.base import Budget, Checkpoint, Evaluator, ProgressFn, Solver, SolveResult
 from parity.solvers.physics_informed.training import parameter_count
 from parity.solvers.reconstruction.classical_reconstruction import in_chunks
+from parity.solvers.supervised import masked_mean, padded_batch
 
 CLIP_NORM = 1.0
 """Global gradient-norm clip (Adler & Öktem 2018): one bad batch cannot throw the unrolled scheme off."""
@@ -167,26 +169,6 @@ class LearnedReconstruction(Solver):
         )
 
 
-def minibatches(n: int, size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Index batches of a fresh permutation per epoch (an epoch's remainder is dropped)."""
-    while True:
-        order = rng.permutation(n)
-        for start in range(0, n - size + 1, size):
-            yield order[start : start + size].astype(np.int32)
-
-
-def padded_batch(indices: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-    """``indices`` padded to a multiple of ``count`` (with copies of the first), and the mask that is 0 on the padding."""
-    mask = device_mesh.pad_weights(np.ones(len(indices), np.float32), count)
-    return device_mesh.pad_rows(np.asarray(indices, np.int32), count), mask
-
-
-def masked_mean(values: Float[Array, "b ..."], mask: Float[Array, " b"]) -> Float[Array, ""]:
-    """The mean over the samples with mask 1 (and over every other axis)."""
-    per_sample = jnp.sum(values.reshape(len(values), -1), axis=1) / np.prod(values.shape[1:])
-    return jnp.sum(mask * per_sample) / jnp.sum(mask)
-
-
 def train_reconstructor(
     problem: InverseProblem,
     network: Callable[[ImagingOperator, np.random.Generator], Reconstructor],
@@ -200,12 +182,7 @@ def train_reconstructor(
     batch_size: int,
     checkpoint_every: int,
 ) -> SolveResult:
-    """Fit ``network`` to the train split by mean squared error; return its best-validation checkpoint.
-
-    Every step is timed and the clock stops at the budget's seconds; a non-finite loss stops
-    training with status ``diverged``. Checkpoints (every ``checkpoint_every`` steps and at the
-    end) score the validation and test splits outside the training clock.
-    """
+    """Fit ``network`` to the train split by mean squared error (:func:`supervised.fit`); return its best-validation checkpoint."""
     t0 = time.perf_counter()
     train, validation = problem.dataset("train"), problem.dataset("validation")
     if len(train.truths) == 0:
@@ -260,58 +237,31 @@ def train_reconstructor(
         """Reconstructions in chunks of one compiled size (the last one padded), split over the devices."""
         return in_chunks(lambda part: picture_chunk(p, operator_arrays, split(part)), np.asarray(data, field), chunk)
 
-    def checkpoint(step_: int, wall: float, loss: float) -> tuple[Checkpoint, float]:
-        t = time.perf_counter()
-        pairs = zip(images(params, validation.observations), validation.truths, strict=True)
+    def checkpoint(p: PyTree, step_: int, wall: float, loss: float) -> Checkpoint:
+        pairs = zip(images(p, validation.observations), validation.truths, strict=True)
         validation_psnr = float(np.mean([image_quality.psnr(r, x) for r, x in pairs]))
-        metrics = evaluator(images(params, evaluator.x_test))
-        point = Checkpoint(wall_s=wall, step=step_, metrics=metrics, loss=loss, details={"validation_psnr": validation_psnr})
-        return point, time.perf_counter() - t
+        metrics = evaluator(images(p, evaluator.x_test))
+        return Checkpoint(wall_s=wall, step=step_, metrics=metrics, loss=loss, details={"validation_psnr": validation_psnr})
 
-    first, eval_s = checkpoint(0, 0.0, float("nan"))
-    trace = [first]
-    best_params, best = params, first
-    progress(0, budget.steps, {})
-    sampler = minibatches(len(train.truths), batch_size, np.random.default_rng([seed, 1]))
-    status: Status = "ok"
-    message = ""
-    done, train_s, losses = 0, 0.0, []
-    while done < budget.steps:
-        t = time.perf_counter()
-        new_params, new_state, loss = train_step(params, opt_state, operator_arrays, train_data, split(padded_batch(next(sampler), budget.devices)))
-        loss = float(loss)  # blocks until the step is finished
-        train_s += time.perf_counter() - t
-        if not np.isfinite(loss):
-            status, message = "diverged", f"non-finite loss at step {done + 1}"
-            break
-        params, opt_state, done = new_params, new_state, done + 1
-        losses.append(loss)
-        out_of_time = train_s > budget.seconds and done < budget.steps
-        if done % checkpoint_every == 0 or done == budget.steps or out_of_time:
-            point, dt = checkpoint(done, train_s, float(np.mean(losses)))
-            eval_s += dt
-            trace.append(point)
-            losses = []
-            if point.details["validation_psnr"] > best.details["validation_psnr"]:
-                best_params, best = params, point
-            progress(done, budget.steps, {"loss": point.loss, "val_psnr": point.details["validation_psnr"]})
-        if out_of_time:
-            status, message = "timeout", f"time budget of {budget.seconds:g} s spent after {done} steps"
-            break
-
+    run = supervised.fit(
+        lambda p, s, indices: train_step(p, s, operator_arrays, train_data, split(padded_batch(indices, budget.devices))),
+        params, opt_state, checkpoint, lambda point: -point.details["validation_psnr"],
+        n_train=len(train.truths), batch_size=batch_size, budget=budget, seed=seed,
+        checkpoint_every=checkpoint_every, progress=progress,
+    )
     return SolveResult(
-        status=status,
-        trace=trace,
+        status=run.status,
+        trace=run.trace,
         trace_kind="iterative",
-        predict=lambda data: images(best_params, data),
-        timings={"setup_s": setup_s, "compile_s": compile_s, "train_s": train_s, "eval_s": eval_s},
+        predict=lambda data: images(run.best_params, data),
+        timings={"setup_s": setup_s, "compile_s": compile_s, "train_s": run.train_s, "eval_s": run.eval_s},
         info={
-            "steps": done,
-            "n_params": parameter_count(best_params),
-            "best_step": best.step,
-            "best_validation_psnr": best.details["validation_psnr"],
+            "steps": run.steps,
+            "n_params": parameter_count(run.best_params),
+            "best_step": run.best.step,
+            "best_validation_psnr": run.best.details["validation_psnr"],
             "n_train": len(train.truths),
             "devices": budget.devices,
         },
-        message=message,
+        message=run.message,
     )

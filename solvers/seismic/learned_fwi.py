@@ -36,7 +36,8 @@ from parity.problems.base import Problem
 from parity.problems.seismic_2d import VELOCITY_RANGE, SeismicFWI2D
 from parity.solvers.base import Budget, Checkpoint, Evaluator, ProgressFn, Solver, SolveResult
 from parity.solvers.reconstruction.classical_reconstruction import in_chunks
-from parity.solvers.reconstruction.learned_reconstruction import ConvNet, masked_mean, minibatches, padded_batch
+from parity.solvers.reconstruction.learned_reconstruction import ConvNet
+from parity.solvers.supervised import masked_mean, minibatches, padded_batch
 
 CENTRE, HALF_RANGE = (VELOCITY_RANGE[0] + VELOCITY_RANGE[1]) / 2, (VELOCITY_RANGE[1] - VELOCITY_RANGE[0]) / 2
 GRADIENT_CHUNK = 4
