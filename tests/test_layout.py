@@ -9,6 +9,7 @@ static tools read. Imports must also keep flowing one way.
 from __future__ import annotations
 
 import ast
+import re
 import json
 import subprocess
 import sys
@@ -88,3 +89,19 @@ def test_problems_import_no_solver_and_nothing_below_the_cli_imports_it() -> Non
     assert _offenders(list((ROOT / "problems").rglob("*.py")), ("parity.solvers", "parity.harness", "parity.report")) == {}
     below_cli = [f for f in (ROOT / "parity").rglob("*.py") if f.name not in ("cli.py", "__main__.py")]
     assert _offenders(below_cli, ("parity.cli",)) == {}
+
+
+LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
+
+
+@pytest.mark.parametrize("page", ["README.md", "reports/index.md"])
+def test_every_link_of_the_front_pages_names_a_committed_file(page: str) -> None:
+    """A link to a report or store that git ignores works here and is broken in every clone."""
+    targets = sorted({m for m in LINK.findall((ROOT / page).read_text()) if "://" not in m})
+    assert targets, f"{page} links nothing"
+    missing = [t for t in targets if not (ROOT / page).parent.joinpath(t).exists()]
+    assert not missing, f"{page} links files that are not there: {missing}"
+    if (ROOT / ".git").exists():
+        paths = [str((ROOT / page).parent.joinpath(t).resolve().relative_to(ROOT)) for t in targets]
+        ignored = subprocess.run(["git", "check-ignore", *paths], cwd=ROOT, capture_output=True, text=True).stdout.split()
+        assert not ignored, f"{page} links files that git ignores, so clones lack them: {ignored}"
