@@ -47,6 +47,15 @@ class Ellipses:
             total += np.where((u / hx) ** 2 + (v / hy) ** 2 <= 1.0, a, 0.0)
         return total
 
+    def sampled(self, n: int) -> Float[np.ndarray, "n n"]:
+        """Point values on the n x n grid whose first and last pixel centres lie at -1 and 1.
+
+        That is how ODL's ``ellipsoid_phantom``, which dival draws its images with, maps the
+        ellipses' square onto pixels: no averaging, so edges are aliased, as in dival's truths.
+        """
+        nodes = np.linspace(-1.0, 1.0, n)
+        return self.values(nodes[:, None], nodes[None, :])
+
     def raster(self, n: int, supersample: int = 4) -> Float[np.ndarray, "n n"]:
         """Pixel averages on an n x n grid over [-1, 1]^2, from supersample^2 points per pixel."""
         fine = (np.arange(n * supersample) + 0.5) * (2.0 / (n * supersample)) - 1.0
@@ -144,3 +153,32 @@ def random_ellipses(rng: np.random.Generator, mean_count: float = 40.0, max_coun
         centre_y=radius * np.sin(direction),
         angle=rng.uniform(0.0, np.pi, count),
     )
+
+
+def dival_ellipses(rng: np.random.Generator, candidates: int = 70, mean_count: float = 40.0) -> Ellipses:
+    """dival's random ellipses (version 0.4 on, the setting of Baguer et al. 2020), drawn in dival's order.
+
+    Of ``candidates`` drawn ellipses the first min(Poisson(mean_count), candidates) are kept;
+    intensities are uniform in [-0.4, 1] and add where ellipses overlap, half-axes are 0.2
+    times an exponential variable, centres uniform in [-0.9, 0.9]^2 and rotations uniform.
+    Unlike :func:`random_ellipses` nothing keeps them inside the square: they are cut at its
+    edges. Normalise their images with :func:`foreground_normalised`, as dival does.
+    """
+    intensity = rng.uniform(-0.4, 1.0, candidates)
+    half_x, half_y = 0.2 * rng.exponential(size=candidates), 0.2 * rng.exponential(size=candidates)
+    centre_x, centre_y = rng.uniform(-0.9, 0.9, candidates), rng.uniform(-0.9, 0.9, candidates)
+    angle = rng.uniform(0.0, 2 * np.pi, candidates)
+    count = min(int(rng.poisson(mean_count)), candidates)
+    return Ellipses(intensity[:count], half_x[:count], half_y[:count], centre_x[:count], centre_y[:count], angle[:count])
+
+
+def foreground_normalised(image: Float[np.ndarray, "h w"]) -> Float[np.ndarray, "h w"]:
+    """dival's normalisation: non-zero pixels shifted up by the image's minimum, then all divided by the maximum.
+
+    The background stays exactly 0 and the maximum is 1; where ellipses of negative
+    intensity overlap, the lifted foreground jumps above the background. An empty image is
+    returned as it is.
+    """
+    shifted = np.where(image != 0, image - image.min(), 0.0)
+    peak = shifted.max()
+    return shifted / peak if peak > 0 else shifted
