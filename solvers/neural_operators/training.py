@@ -115,11 +115,11 @@ def train_operator(
     problem: OperatorProblem, learner: OperatorLearner, *, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn
 ) -> SolveResult:
     """Fit ``learner``'s network to the train split by :func:`supervised.fit`; return its best-validation checkpoint."""
-    t0 = time.perf_counter()
-    train, validation = problem.dataset("train"), problem.dataset("validation")
+    train, validation = problem.dataset("train"), problem.dataset("validation")  # solved here if not cached: charged as data_s, not set-up
     if len(train.inputs) == 0:
         raise ParameterError(f"{problem.name}: a neural operator needs training instances; the train split is empty (n_train = 0)")
     data_s = problem.data_seconds("train", "validation")
+    t0 = time.perf_counter()
     normalised = learner.normalises(problem)
     in_scale, out_scale = Normaliser.fit(train.inputs, normalised), Normaliser.fit(train.outputs, normalised)
     params, static = eqx.partition(learner.network(problem, jax.random.key(seed)), eqx.is_inexact_array)
