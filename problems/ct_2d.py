@@ -10,8 +10,9 @@ distribution (cut at the square's edges), truths point-sampled at the pixel cent
 zero background (:func:`phantoms.foreground_normalised`), and data projected from the truth
 bilinearly upsampled (dival: to 400^2 with one ray per bin; here 3x, three rays per bin,
 averaged), so the projector differs from the reconstruction's. Its truths have sharper,
-aliased edges and a third of their pixels at exactly 0: FBP scores about 6 dB lower there. Noise is either
-white Gaussian with a standard deviation of ``noise`` times the mean |data| of each
+aliased edges and a third of their pixels at exactly 0: FBP scores about 6 dB lower there.
+
+In both, noise is either white Gaussian with a standard deviation of ``noise`` times the mean |data| of each
 sinogram (dival), or Poisson photon counting with ``photons`` incident photons per bin
 (LoDoPaB's model, through Beer-Lambert with unit attenuation scale).
 
