@@ -13,12 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from parity.numerics import image_quality, phantoms, radon
 from parity.problems.ct_2d import ParallelBeamCT2D
+from parity.solvers.reconstruction import fbp
 
 SIZE, ANGLES, NOISE = 128, 30, 0.025
 VALIDATION, TEST = 50, 100
@@ -59,17 +58,16 @@ def dataset(draw: Draw, sample: Sample | None, normalise: Normalise | None, seed
 
 
 def tuned_fbp(validation: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]) -> tuple[str, float, float, float]:
-    geometry = ParallelBeamCT2D(image_size=SIZE, angles=ANGLES).operator().geometry
-    reconstruct = jax.jit(jax.vmap(lambda s, r: radon.fbp_backprojection(geometry, radon.apply_filter(s, r)), in_axes=(0, None)))
+    """The FBP solver's own search (every window, its cutoff grid) on the validation set, scored on the test set."""
+    problem = ParallelBeamCT2D(image_size=SIZE, angles=ANGLES)
 
     def scores(data: tuple[np.ndarray, np.ndarray], window: str, cutoff: float) -> tuple[float, float]:
         truths, observations = data
-        response = jnp.asarray(radon.filter_response(geometry.n_det, geometry.pixel, window, cutoff), jnp.float32)
-        images = np.asarray(reconstruct(jnp.asarray(observations, jnp.float32), response))
+        images = fbp.reconstructor(problem, window, cutoff)(observations)
         return (float(np.mean([image_quality.psnr(x, t) for x, t in zip(images, truths, strict=True)])),
                 float(np.mean([image_quality.ssim(x, t) for x, t in zip(images, truths, strict=True)])))
 
-    grid = [(window, float(cutoff)) for window in radon.FILTERS for cutoff in np.linspace(0.3, 1.0, 15)]
+    grid = [(window, float(cutoff)) for window in radon.FILTERS for cutoff in fbp.CUTOFFS]
     window, cutoff = max(grid, key=lambda choice: scores(validation, *choice)[0])
     return window, cutoff, *scores(test, window, cutoff)
 

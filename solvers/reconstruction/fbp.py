@@ -50,14 +50,15 @@ class FilteredBackProjection(Solver):
     def _tune(self, problem: ParallelBeamCT2D) -> tuple[Reconstruct, dict[str, float | str]]:
         windows = radon.FILTERS if self.filter == "tuned" else (self.filter,)
         cutoffs = CUTOFFS if self.filter == "tuned" else (self.frequency_scaling,)
-        scores = {(window, cutoff): validation_psnr(_reconstructor(problem, window, cutoff), problem)
+        scores = {(window, cutoff): validation_psnr(reconstructor(problem, window, cutoff), problem)
                   for window in windows for cutoff in cutoffs}
         window, cutoff = max(scores, key=scores.__getitem__)
-        return _reconstructor(problem, window, cutoff), {"filter": window, "frequency_scaling": float(cutoff),
+        return reconstructor(problem, window, cutoff), {"filter": window, "frequency_scaling": float(cutoff),
                                                           "validation_psnr": scores[window, cutoff]}
 
 
-def _reconstructor(problem: ParallelBeamCT2D, window: str, cutoff: float) -> Reconstruct:
+def reconstructor(problem: ParallelBeamCT2D, window: str, cutoff: float) -> Reconstruct:
+    """Batched FBP of the problem's sinograms with one filter window and cutoff (what the tuning searches over)."""
     geometry = problem.operator().geometry
     response = jnp.asarray(radon.filter_response(geometry.n_det, geometry.pixel, window, float(cutoff)), jnp.float32)
     batched = _batched_fbp(geometry)
