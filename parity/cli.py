@@ -1,4 +1,4 @@
-"""The ``parity`` command line: list, run, sweep, report."""
+"""The ``parity`` command line: list, run, sweep, report, device-check, reproductions."""
 
 from __future__ import annotations
 
@@ -83,6 +83,22 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--index-only", action="store_true",
                    help="only rewrite --reports-dir/index.md and index.html from the reports' verdict.json files")
     p.set_defaults(handler=_report)
+
+    p = sub.add_parser("device-check", help="steps/s, FLOP/s against the device's peak and peak memory of every SciML solver "
+                                            "(parity.harness.device_check); a rerun resumes")
+    p.add_argument("--profile", choices=("auto", "gpu", "tiny"), default="auto", help="auto: gpu on a GPU machine, tiny elsewhere")
+    p.add_argument("--store", default="results/gpu_check")
+    p.add_argument("--report", default="reports/gpu_check", help="report directory")
+    p.add_argument("--devices", type=int, default=None, metavar="N",
+                   help="devices of the strong-scaling point (default: all the backend has; 1 skips the point)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(handler=_device_check)
+
+    p = sub.add_parser("reproductions", help="measure Parity against published figures (parity.harness.reproductions) and "
+                                             "write reports/reproductions")
+    p.add_argument("--root", default=".", help="the checkout whose committed stores (results/) are read")
+    p.add_argument("--report", default="reports/reproductions", help="report directory")
+    p.set_defaults(handler=_reproductions)
     return parser
 
 
@@ -200,6 +216,37 @@ def _sweep(args: argparse.Namespace) -> int:
 
         out = write_report(Store(args.store), Path(args.reports_dir) / sweep.name, case_keys={c.key() for c in sweep.cases}, title=sweep.name, description=sweep.description)
         print(f"parity: report written to {out}", file=sys.stderr)
+    return 0
+
+
+def _device_check(args: argparse.Namespace) -> int:
+    from parity.harness import device_check
+    from parity.harness.store import Store
+    from parity.report.device_check import write_device_report
+
+    backend, available = device_check.accelerator()
+    profile = args.profile if args.profile != "auto" else ("gpu" if backend == "gpu" else "tiny")
+    devices = args.devices if args.devices is not None else available
+    if devices < 1:
+        raise ParameterError(f"--devices must be an integer >= 1; got {devices}")
+    records = device_check.run(profile, Store(args.store), devices, quiet=args.quiet)
+    out = write_device_report(records, Path(args.report), profile)
+    print(f"parity: device check ({profile} profile, {backend}): {len(records)} records in {args.store}; report written to {out}",
+          file=sys.stderr)
+    return 0
+
+
+def _reproductions(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from parity.harness import reproductions
+    from parity.report.reproductions import write_reproductions_report
+
+    rows = tqdm(reproductions.REPRODUCTIONS, desc="reproductions", unit="row", dynamic_ncols=True)
+    outcomes = [reproductions.assess(row, Path(args.root)) for row in rows]
+    out = write_reproductions_report(outcomes, Path(args.report))
+    print(f"parity: reproductions: {sum(o.status == 'reproduced' for o in outcomes)} of {len(outcomes)} reproduced; "
+          f"report written to {out}", file=sys.stderr)
     return 0
 
 

@@ -130,6 +130,18 @@ def collective_bytes(hlo_text: str) -> dict[str, int]:
     return {op: size for op, size in totals.items() if size}
 
 
+def flops(compiled: Any) -> float | None:
+    """XLA's floating-point operation count for one execution of a compiled program on one device.
+
+    A loop body (``lax.scan``, ``fori_loop``) is counted once, whatever its trip count, so a
+    program of L fused optimiser steps counts one step; None where the backend counts nothing.
+    """
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, list) else cost
+    value = (cost or {}).get("flops")
+    return float(value) if value is not None and value > 0 else None
+
+
 def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None) -> dict[str, Any]:
     """Join a multi-host JAX job; with no arguments, JAX reads Slurm's or Open MPI's environment.
 

@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from conftest import silent
-from data import ghia_1982 as ghia
 from mpi4py import MPI
 
 from parity.evaluation import Evaluator
@@ -20,6 +19,7 @@ from parity.numerics.navier_stokes_fem import Mesh, TaylorHoodFlow
 from parity.problems.helmholtz_2d import Helmholtz2D
 from parity.problems.kovasznay_2d import Kovasznay2D
 from parity.problems.lid_cavity_2d import LidDrivenCavity2D
+from parity.published import ghia_1982 as ghia
 from parity.solvers import Budget
 from parity.solvers.pde.fem_navier_stokes import FEMNavierStokes
 from parity.solvers.pde.fem_poisson import FEMPoisson

@@ -12,6 +12,7 @@ from parity.knobs import ParameterError
 from parity.numerics import acoustic_jax, velocity_models
 from parity.numerics.seismic_devito import SeismicModeller
 from parity.numerics.seismic_survey import surface_survey
+from parity.numerics.taylor import taylor_rates
 from parity.problems.seismic_2d import SeismicFWI2D
 from parity.solvers.seismic.fwi import FullWaveformInversion, lowpass
 from parity.solvers.seismic.starting_model import StartingModel
@@ -40,12 +41,8 @@ def test_devito_gradient_passes_taylor_test(modeller64: SeismicModeller) -> None
     misfit, gradient = modeller64.misfit_and_gradient(start, observed)
     direction = gaussian_filter(np.random.default_rng(0).standard_normal(SHAPE), 3.0)
     direction *= 0.01 / np.abs(direction).max()
-    first, second = [], []
-    for eps in 2.0 ** -np.arange(0, 5):
-        perturbed = modeller64.misfit_and_gradient(start + eps * direction, observed)[0]
-        first.append(abs(perturbed - misfit))
-        second.append(abs(perturbed - misfit - eps * np.sum(gradient * direction)))
-    first_rates, second_rates = np.array(first[:-1]) / first[1:], np.array(second[:-1]) / second[1:]
+    first_rates, second_rates = taylor_rates(lambda c: modeller64.misfit_and_gradient(c, observed)[0], start, direction,
+                                             misfit, gradient, 2.0 ** -np.arange(0, 5))
     assert np.all((first_rates > 1.7) & (first_rates < 2.3)), first_rates
     assert np.all((second_rates > 3.7) & (second_rates < 4.3)), second_rates
 

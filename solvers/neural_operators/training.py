@@ -194,6 +194,7 @@ def train_operator(
             "baselines": trivial_baselines(problem),
             "reference_resolution": problem.reference_resolution,
             "devices": budget.devices,
+            "flops_per_step": device_mesh.flops(train_step),
         },
         message=run.message,
     )

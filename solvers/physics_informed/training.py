@@ -157,6 +157,8 @@ class TrainOutcome:
     """The balanced terms' final weights."""
     finisher_step: int | None = None
     """The step at which the finisher took over; None if it never did."""
+    flops_per_step: float | None = None
+    """XLA's count for one optimiser step (of the first phase), per device (see :func:`parity.devices.flops`)."""
 
 
 def budget_progress(done: int, steps: int, train_s: float, max_seconds: float) -> float:
@@ -202,6 +204,7 @@ def train(
         steps_executable(min(steps_per_dispatch, switch), False)
     if switch < steps:
         steps_executable(min(steps_per_dispatch, steps - switch), True)
+    flops_per_step = parity_devices.flops(next(iter(compiled.values())))  # a fused chunk counts its scan body once: one step
     t0 = time.perf_counter()
     evaluate = jax.jit(lambda p: task.predict_test(eqx.combine(p, static))).lower(params).compile()
     compile_s += time.perf_counter() - t0
@@ -253,6 +256,7 @@ def train(
         message=message,
         loss_weights=None if task.balancing is None else [float(w) for w in opt_state[1]],
         finisher_step=finisher_step,
+        flops_per_step=flops_per_step,
     )
 
 
@@ -269,7 +273,8 @@ def solve_result(
         info={
             "steps": outcome.steps_done, "n_params": parameter_count(outcome.model),
             **({} if outcome.loss_weights is None else {"loss_weights": outcome.loss_weights}),
-            **({} if outcome.finisher_step is None else {"finisher_step": outcome.finisher_step}), **info,
+            **({} if outcome.finisher_step is None else {"finisher_step": outcome.finisher_step}),
+            **({} if outcome.flops_per_step is None else {"flops_per_step": outcome.flops_per_step}), **info,
         },
         message=outcome.message,
     )

@@ -262,6 +262,7 @@ def train_reconstructor(
             "best_validation_psnr": run.best.details["validation_psnr"],
             "n_train": len(train.truths),
             "devices": budget.devices,
+            "flops_per_step": device_mesh.flops(train_step),
         },
         message=run.message,
     )

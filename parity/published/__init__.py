@@ -1,0 +1,1 @@
+"""Published tables that Parity's settings are checked against (see ``parity reproductions``)."""
