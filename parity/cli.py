@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default="results", help="record store directory (default: results)")
     p.add_argument("--json", action="store_true", help="print the record as one JSON object")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--placement", default="", metavar="JSON",
+                   help="where a sweep's executor placed this case (executor, concurrency, worker, cores, GPUs); recorded as given")
     p.set_defaults(handler=_run)
 
     p = sub.add_parser("sweep", help="run a TOML grid of cases, skipping those already finished")
@@ -72,6 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh-processes", action="store_true",
                    help="start every case in a fresh interpreter instead of forking it from a launcher that has done the "
                         "imports once (slower by seconds per case; the same records)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="run N cases at once on this machine (a local Dask cluster; each worker pinned to its share of the "
+                        "cores and GPUs; records say they ran side by side)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run the cases on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786); workers must "
+                        "share the store's filesystem")
+    p.add_argument("--retries", type=int, default=None, metavar="K",
+                   help="times a case is started again after its worker died (default 2; on an external cluster the "
+                        "scheduler's distributed.scheduler.allowed-failures decides)")
     p.set_defaults(handler=_sweep)
 
     p = sub.add_parser("report", help="write reports/<name>/index.md and index.html from the store, and the reports' index")
@@ -136,6 +147,7 @@ def _run(args: argparse.Namespace) -> int:
     devices.request_host_devices(args.devices or 1)
 
     from parity.harness import registry
+    from parity.harness.placement import Placement
     from parity.harness.run import Case, progress_bar, run_case
     from parity.harness.store import Store
     from parity.solvers.base import Budget
@@ -152,12 +164,13 @@ def _run(args: argparse.Namespace) -> int:
         raise ParameterError(f"solver {solver_cls.name!r} does not run under MPI; launch it without mpiexec (use --devices for JAX devices)")
     try:
         budget = Budget(steps=args.steps, seconds=args.seconds, devices=count)
-    except ValueError as exc:
+        placement = Placement.from_json(args.placement) if args.placement else Placement()
+    except (ValueError, TypeError) as exc:
         raise ParameterError(str(exc)) from exc
     case = Case(problem_cls.from_overrides(problem_overrides), solver_cls.from_overrides(solver_overrides), args.seed, budget, args.label, args.scaling)
     update, close = progress_bar(f"{case.display_label} on {args.problem}", disable=args.quiet or not parallel.is_root())
     try:
-        record = run_case(case, Store(args.store), update)
+        record = run_case(case, Store(args.store), update, placement)
     finally:
         close()
     if parallel.is_root():
@@ -208,7 +221,8 @@ def _sweep(args: argparse.Namespace) -> int:
     from parity.harness.sweep import load_sweep, run_sweep
 
     sweep = load_sweep(args.file)
-    records = run_sweep(sweep, Store(args.store), quiet=args.quiet, launcher=not args.fresh_processes)
+    executor = sweep.executor.overridden(workers=args.workers, scheduler=args.scheduler, retries=args.retries)
+    records = run_sweep(sweep, Store(args.store), quiet=args.quiet, launcher=not args.fresh_processes, executor=executor)
     failed = [r for r in records if r["status"] not in ("ok", "diverged")]
     print(f"parity: sweep {sweep.name!r}: {len(records)} cases run, {len(failed)} not ok, store {args.store}", file=sys.stderr)
     if args.report:

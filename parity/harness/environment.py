@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import platform
@@ -34,6 +35,21 @@ def software() -> dict[str, Any]:
         "host": socket.gethostname(),
         "cpu_count": os.cpu_count() or 0,
     }
+
+
+@functools.cache
+def hardware() -> dict[str, Any]:
+    """The host's processor model and memory: what a record's seconds were measured on, whichever worker ran it."""
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "Model")):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory_gb = None
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        memory_gb = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    return {"cpu_model": model or platform.processor() or platform.machine(), "memory_gb": memory_gb}
 
 
 def _git_state() -> tuple[str, bool]:

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from parity.harness import environment, parallel
+from parity.harness.placement import ALONE, Placement, Resources
 from parity.harness.store import Store
 from parity.problems.base import ForwardProblem, Problem
 from parity.problems.inverse import InverseProblem
@@ -47,6 +48,8 @@ class Case:
     label: str = ""
     scaling: str = ""
     """``"strong"`` or ``"weak"`` when the case belongs to a scaling series over device counts."""
+    resources: Resources = Resources()
+    """What the case holds while it runs when cases run side by side (not part of its identity)."""
 
     def __post_init__(self) -> None:
         if not type(self.solver).supports(self.problem):
@@ -104,8 +107,8 @@ def _short(value: Any) -> str:
     return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
-def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:
-    """Solve ``case``, append its record (and trace) to ``store`` and return the record."""
+def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None = None, placement: Placement = ALONE) -> dict[str, Any]:
+    """Solve ``case``, append its record (and trace) to ``store`` and return the record (which says its ``placement``)."""
     created = dt.datetime.now(dt.UTC)
     problem = case.problem
     environment.devices()  # initialises the JAX backend outside every timed region
@@ -138,7 +141,7 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
         status = "error"
         message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-4)}"
 
-    record = build_record(case, created, status, message, result, final, inference_s, time.perf_counter() - started)
+    record = build_record(case, created, status, message, result, final, inference_s, time.perf_counter() - started, placement)
     if isinstance(problem, InverseProblem) and _finite(inference_s):
         record["reconstruction_s"] = inference_s / problem.split_size("test")  # per image: what amortises training
     if isinstance(problem, OperatorProblem) and _finite(inference_s):
@@ -171,6 +174,7 @@ def build_record(
     final: dict[str, float],
     inference_s: float,
     total_s: float,
+    placement: Placement = ALONE,
 ) -> dict[str, Any]:
     key = case.key()
     timings = dict(result.timings) if result else {}
@@ -181,6 +185,7 @@ def build_record(
         "record_id": f"{created:%Y%m%dT%H%M%S}-{key}-{uuid.uuid4().hex[:6]}",
         "case_key": key,
         "created_utc": created.isoformat(),
+        "finished_utc": dt.datetime.now(dt.UTC).isoformat(),
         "problem": case.problem.name,
         "problem_kind": case.problem.kind,
         "problem_params": case.problem.params(),
@@ -206,12 +211,14 @@ def build_record(
     }
     record["scaling"] = case.scaling
     record["forked"] = FORKED
+    record.update(placement.record_fields())
     try:
         record.update(environment.devices(case.devices, mpi_ranks=case.uses_mpi))
         record.update(environment.peak_memory())
     except Exception as exc:  # noqa: BLE001 - environment facts must never lose a result
         record["message"] += f" (device facts unavailable: {exc})"
     record.update(environment.software())
+    record.update(environment.hardware())
     return {k: (None if isinstance(v, float) and not _finite(v) else v) for k, v in record.items()}
 
 

@@ -5,6 +5,7 @@ Layout under the store root::
     records/<record_id>.json   one record per file, written atomically (temp + rename)
     traces/<record_id>.csv     its trace, written before the record that points to it
     fields/<record_id>.npy     the final solution on the problem's snapshot grid (float32)
+    claims/<case_key>.json     a case running now under a sweep's workers (removed when it ends)
 
 One file per record makes every append atomic and lets concurrent processes (a sweep's
 workers, MPI ranks) write without locks; nothing is ever rewritten. ``load_records``
@@ -17,8 +18,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +107,53 @@ class Store:
     def finished_keys(self) -> set[str]:
         return {r["case_key"] for r in self.raw_records(quiet=True) if r.get("status") in FINISHED}
 
+    def finished_record(self, case_key: str) -> dict[str, Any] | None:
+        """The latest ok or diverged record of one case, read from its own files only (record ids hold the key)."""
+        latest = None
+        for path in sorted(self.records_dir.glob(f"*-{case_key}-*.json")):
+            try:
+                record = self._read_record(path)
+            except DamagedRecord:
+                continue
+            if record["case_key"] == case_key and record["status"] in FINISHED:
+                latest = record
+        return latest
+
+    def claim(self, case_key: str, owner: str, stale_after_s: float) -> bool:
+        """Mark ``case_key`` as running for ``owner``; False when another owner runs it now.
+
+        Two sweeps over one store (a rerun while an abandoned client's cases still run, two
+        clusters) must not run a case twice. The claim file is created exclusively; one left
+        by the same owner (a retry after its worker died), by a dead process on this host or
+        older than ``stale_after_s`` is taken over.
+        """
+        path = self.root / "claims" / f"{case_key}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mine = {"owner": owner, "host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
+        try:
+            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            try:
+                theirs = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                theirs = {}
+            if not _abandoned(theirs, owner, stale_after_s):
+                return False
+            _atomic_write(path, json.dumps(mine))
+            return True
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(json.dumps(mine))
+        return True
+
+    def release(self, case_key: str, owner: str) -> None:
+        """Drop ``owner``'s claim on ``case_key`` (another's is left alone)."""
+        path = self.root / "claims" / f"{case_key}.json"
+        try:
+            if json.loads(path.read_text(encoding="utf-8")).get("owner") == owner:
+                path.unlink()
+        except (OSError, ValueError):
+            pass
+
     def trace(self, record: dict[str, Any] | pd.Series) -> pd.DataFrame:
         path = record.get("trace_path") if hasattr(record, "get") else None
         if not path or (isinstance(path, float) and pd.isna(path)):
@@ -129,6 +179,21 @@ def load_records(root: str | os.PathLike[str] = "results", *, quiet: bool = Fals
     frame = pd.json_normalize(raw)
     frame["created_utc"] = pd.to_datetime(frame["created_utc"])
     return frame.sort_values("created_utc", ignore_index=True)
+
+
+def _abandoned(claim: dict[str, Any], owner: str, stale_after_s: float) -> bool:
+    """Whether a claim may be taken over by ``owner``: its own, unreadable, its process gone, or stale."""
+    if not claim or claim.get("owner") == owner or time.time() - float(claim.get("time", 0.0)) > stale_after_s:
+        return True
+    if claim.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(claim["pid"]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, KeyError, ValueError):
+        return False
+    return False
 
 
 def _atomic_write(path: Path, content: str | bytes) -> None:

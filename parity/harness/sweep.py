@@ -47,10 +47,17 @@ Each case runs in its own process (isolation: a crash, a leak or a hang touches 
 case only, the timeout can be enforced and peak memory is per case). A one-device case
 is forked from a launcher process that has done ``parity run``'s imports once (see
 :mod:`parity.harness.launcher`); a case on several devices (MPI ranks, or JAX devices,
-which must be asked for before JAX is imported) starts a fresh interpreter. Cases run
-one at a time, so every record's timings were measured alone on the host. Cases whose
-record is already in the store with status ok or diverged are skipped, so a sweep that
-was interrupted is finished by running it again.
+which must be asked for before JAX is imported) starts a fresh interpreter. By default
+cases run one at a time, so every record's timings were measured alone on the host;
+``cluster = { workers = 4 }`` (or ``parity sweep --workers 4``), a Dask scheduler's
+address or a cluster factory spreads them over workers (:mod:`parity.harness.cluster`),
+and ``resources = { cores = 2, gpus = 1 }`` (top level, per study or per solver row)
+says what each case holds while it runs::
+
+    cluster = { factory = "dask_jobqueue.SLURMCluster", jobs = 4, options = { cores = 8, memory = "32GB", processes = 1, job_extra_directives = ["--gres=gpu:1"], worker_extra_args = ["--resources", "cores=8,gpus=1"] } }
+
+Cases whose record is already in the store with status ok or diverged are skipped, so a
+sweep that was interrupted is finished by running it again.
 """
 
 from __future__ import annotations
@@ -68,14 +75,51 @@ from typing import Any
 
 from parity.harness import parallel, registry
 from parity.harness.launcher import Launcher, LauncherError, Outcome
+from parity.harness.placement import ALONE, Placement, Resources
 from parity.harness.run import Case, build_record
 from parity.harness.store import Store
 from parity.knobs import ParameterError, split_overrides
 from parity.solvers.base import Budget
 
-_TOP_KEYS = {"name", "problem", "seeds", "steps", "seconds", "timeout_s", "grid", "solvers", "description", "studies", "devices", "scaling", "per_device"}
-_STUDY_KEYS = {"problem", "seeds", "steps", "seconds", "grid", "solvers", "devices", "scaling", "per_device"}
-_SOLVER_KEYS = {"name", "label", "config", "seeds", "steps", "seconds"}
+_TOP_KEYS = {"name", "problem", "seeds", "steps", "seconds", "timeout_s", "grid", "solvers", "description", "studies", "devices", "scaling",
+             "per_device", "resources", "cluster"}
+_STUDY_KEYS = {"problem", "seeds", "steps", "seconds", "grid", "solvers", "devices", "scaling", "per_device", "resources"}
+_SOLVER_KEYS = {"name", "label", "config", "seeds", "steps", "seconds", "resources"}
+_CLUSTER_KEYS = {"workers", "scheduler", "factory", "jobs", "options", "retries"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Executor:
+    """Where a sweep's cases run: one after another here (the default), ``workers`` at once here, or on a Dask
+    cluster (a running one's ``scheduler`` address, or one a ``factory`` such as ``dask_jobqueue.SLURMCluster``
+    makes from ``options`` and scales to ``jobs`` jobs). A case whose worker dies is started again up to ``retries`` times."""
+
+    workers: int | None = None
+    scheduler: str | None = None
+    factory: str | None = None
+    jobs: int = 1
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    retries: int = 2
+
+    def __post_init__(self) -> None:
+        chosen = [name for name in ("workers", "scheduler", "factory") if getattr(self, name) is not None]
+        if len(chosen) > 1:
+            raise ParameterError(f"give one of workers, scheduler and factory; got {' and '.join(chosen)}")
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
+            raise ParameterError(f"workers must be an integer >= 1; got {self.workers!r}")
+        if not isinstance(self.retries, int) or self.retries < 0:
+            raise ParameterError(f"retries must be an integer >= 0; got {self.retries!r}")
+        if not isinstance(self.jobs, int) or self.jobs < 1:
+            raise ParameterError(f"jobs must be an integer >= 1; got {self.jobs!r}")
+
+    @property
+    def sequential(self) -> bool:
+        return self.scheduler is None and self.factory is None and self.workers in (None, 1)
+
+    def overridden(self, *, workers: int | None = None, scheduler: str | None = None, retries: int | None = None) -> Executor:
+        """The command line's choice over the sweep file's."""
+        changed = self if workers is None and scheduler is None else Executor(workers=workers, scheduler=scheduler, retries=self.retries)
+        return changed if retries is None else dataclasses.replace(changed, retries=retries)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +128,7 @@ class Sweep:
     description: str
     cases: tuple[Case, ...]
     timeout_s: float
+    executor: Executor = Executor()
 
 
 def load_sweep(path: str | os.PathLike[str]) -> Sweep:
@@ -102,11 +147,15 @@ def load_sweep(path: str | os.PathLike[str]) -> Sweep:
             unknown = set(study) - _STUDY_KEYS
             if unknown:
                 raise ParameterError(f"{where}: studies[{index}] has unknown key(s) {sorted(unknown)}; allowed: {sorted(_STUDY_KEYS)}")
-            defaults = {key: spec[key] for key in ("seeds", "steps", "seconds", "devices", "scaling", "per_device") if key in spec}
+            defaults = {key: spec[key] for key in ("seeds", "steps", "seconds", "devices", "scaling", "per_device", "resources") if key in spec}
             cases += _study_cases({**defaults, **study}, f"{where}, studies[{index}]")
     else:
         cases = _study_cases(spec, where)
-    return Sweep(spec.get("name", Path(path).stem), spec.get("description", ""), tuple(cases), float(spec.get("timeout_s", 3600)))
+    cluster = spec.get("cluster", {})
+    if not isinstance(cluster, dict) or set(cluster) - _CLUSTER_KEYS:
+        raise ParameterError(f"{where}: cluster must be a table with keys among {sorted(_CLUSTER_KEYS)}; got {cluster!r}")
+    executor = Executor(**cluster)
+    return Sweep(spec.get("name", Path(path).stem), spec.get("description", ""), tuple(cases), float(spec.get("timeout_s", 3600)), executor)
 
 
 def _study_cases(spec: dict[str, Any], where: str) -> list[Case]:
@@ -141,8 +190,11 @@ def _study_cases(spec: dict[str, Any], where: str) -> list[Case]:
                 solver = solver_cls.from_overrides({**entry.get("config", {}), **solver_scaled})
                 series = scaling if parallel and len(device_counts) > 1 else ""
                 label = entry.get("label", "") or (_weak_label(solver_cls.name, per_device) if series == "weak" else "")
+                ranks = count if solver_cls.mpi_parallel and not solver_cls.multi_device else 1
+                resources = Resources.from_spec(entry.get("resources", spec.get("resources")), where, mpi_ranks=ranks)
                 for seed in solver_seeds[:1] if solver_cls.deterministic else solver_seeds:
-                    cases.append(Case(problem, solver, seed, Budget(steps=solver_steps, seconds=solver_seconds, devices=count), label, series))
+                    budget = Budget(steps=solver_steps, seconds=solver_seconds, devices=count)
+                    cases.append(Case(problem, solver, seed, budget, label, series, resources))
     return cases
 
 
@@ -189,11 +241,13 @@ def _scaled(per_device: dict[str, Any], count: int, problem_cls: type, solver_cl
     return {k: by_bare[k] for k in problem_keys}, {k: by_bare[k] for k in solver_keys}
 
 
-def run_sweep(sweep: Sweep, store: Store, *, quiet: bool = False, launcher: bool = True) -> list[dict[str, Any]]:
+def run_sweep(sweep: Sweep, store: Store, *, quiet: bool = False, launcher: bool = True, executor: Executor | None = None) -> list[dict[str, Any]]:
     """Run every unfinished case of ``sweep``, one process each, with a progress bar and ETA.
 
-    ``launcher=False`` starts every case in a fresh interpreter instead of forking it
-    from the launcher (slower; the records are the same).
+    ``executor`` (default: the sweep file's) runs them one after another here or spreads
+    them over workers (:mod:`parity.harness.cluster`). ``launcher=False`` starts every
+    case in a fresh interpreter instead of forking it from a launcher (slower; the records
+    are the same).
     """
     from tqdm import tqdm
 
@@ -202,22 +256,27 @@ def run_sweep(sweep: Sweep, store: Store, *, quiet: bool = False, launcher: bool
     skipped = len(sweep.cases) - len(todo)
     if skipped and not quiet:
         print(f"parity: {skipped} of {len(sweep.cases)} cases already finished in {store.root}; skipping them", file=sys.stderr)
+    executor = executor or sweep.executor
+    if not executor.sequential:
+        from parity.harness.cluster import run_on_cluster  # Dask is imported only when a sweep spreads out
+
+        return run_on_cluster(todo, store, executor, sweep.timeout_s, sweep_name=sweep.name, quiet=quiet, launcher=launcher)
     records = []
     with Launcher() as forker, tqdm(todo, desc=f"sweep {sweep.name}", unit="case", disable=quiet, dynamic_ncols=True) as bar:
         for case in bar:
             on = f" devices={case.devices}" if case.devices > 1 else ""
             bar.set_postfix_str(f"{case.display_label} {_problem_tag(case)} seed={case.seed}{on}")
-            use = forker if launcher and _forkable(case) else None
+            use = forker if launcher and forkable(case) else None
             try:
-                records.append(_run_case_process(case, store, sweep.timeout_s, use))
+                records.append(run_case_process(case, store, sweep.timeout_s, use))
             except LauncherError as exc:  # the launcher failed, not the case: this and later cases start afresh
                 print(f"parity: {exc}\nparity: running the remaining cases in fresh interpreters", file=sys.stderr)
                 launcher = False
-                records.append(_run_case_process(case, store, sweep.timeout_s, None))
+                records.append(run_case_process(case, store, sweep.timeout_s, None))
     return records
 
 
-def _forkable(case: Case) -> bool:
+def forkable(case: Case) -> bool:
     """Whether a case may be forked from the launcher: on one device (no mpiexec, no XLA_FLAGS to set first), on Linux.
 
     (Elsewhere forking after numerical libraries are loaded is less well trodden, and a
@@ -231,13 +290,13 @@ def _problem_tag(case: Case) -> str:
     return " ".join(f"{k}={v}" for k, v in case.problem.params().items() if defaults[k] != v)
 
 
-def _command(case: Case, store: Store) -> list[str]:
+def _command(case: Case, store: Store, placement: Placement = ALONE) -> list[str]:
     """The fresh interpreter's command line: ``[mpiexec -n N] python -m parity run ...``."""
     launcher = parallel.mpiexec_command(case.devices) if case.uses_mpi and case.devices > 1 else []
-    return [*launcher, sys.executable, "-m", "parity", *_parity_args(case, store)]
+    return [*launcher, sys.executable, "-m", "parity", *_parity_args(case, store, placement)]
 
 
-def _parity_args(case: Case, store: Store) -> list[str]:
+def _parity_args(case: Case, store: Store, placement: Placement = ALONE) -> list[str]:
     """``parity run ...``'s arguments for ``case``."""
     args = ["run", case.problem.name, "--solver", case.solver.name]
     for prefix, params in (("problem", case.problem.params()), ("solver", case.solver.params())):
@@ -252,10 +311,12 @@ def _parity_args(case: Case, store: Store) -> list[str]:
         args += ["--scaling", case.scaling]
     if case.label:
         args += ["--label", case.label]
+    if placement != ALONE:
+        args += ["--placement", placement.to_json()]
     return args
 
 
-def _run_case_process(case: Case, store: Store, timeout_s: float, launcher: Launcher | None) -> dict[str, Any]:
+def run_case_process(case: Case, store: Store, timeout_s: float, launcher: Launcher | None, placement: Placement = ALONE) -> dict[str, Any]:
     """Run one case in its own process; a kill, crash or timeout is itself recorded.
 
     The process is forked from ``launcher`` when one is given, else a fresh interpreter.
@@ -265,10 +326,10 @@ def _run_case_process(case: Case, store: Store, timeout_s: float, launcher: Laun
     created = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
     if launcher is not None:
-        done = launcher.run(_parity_args(case, store), timeout_s)
+        done = launcher.run(_parity_args(case, store, placement), timeout_s)
     else:
         try:
-            finished = subprocess.run(_command(case, store), check=False, capture_output=True, text=True, timeout=timeout_s,
+            finished = subprocess.run(_command(case, store, placement), check=False, capture_output=True, text=True, timeout=timeout_s,
                                       stdin=subprocess.DEVNULL)  # mpiexec would forward (and wait on) stdin
         except subprocess.TimeoutExpired:
             done = Outcome(None, "", "")
@@ -281,5 +342,5 @@ def _run_case_process(case: Case, store: Store, timeout_s: float, launcher: Laun
         if done.returncode == 0 and lines:
             return json.loads(lines[-1])
         status, message = "error", f"worker exited with code {done.returncode}: {done.stderr.strip()[-2000:]}"
-    record = build_record(case, created, status, message, None, {}, float("nan"), time.perf_counter() - started)
+    record = build_record(case, created, status, message, None, {}, float("nan"), time.perf_counter() - started, placement)
     return store.append(record, None)
