@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from parity.harness import environment
 from parity.harness.reproductions import Outcome
 from parity.report import index, render
 
@@ -29,7 +30,7 @@ def write_reproductions_report(outcomes: Sequence[Outcome], out_dir: Path) -> Pa
     (out_dir / "index.html").write_text(render.html_page(text, TITLE), encoding="utf-8")
     counts = {status: sum(o.status == status for o in outcomes) for status in ("reproduced", "budget-limited", "not reproduced", "not measured")}
     verdict = {
-        "name": out_dir.name, "title": TITLE, "records": len(outcomes), "commits": "—", "dates": dt.date.today().isoformat(),
+        "name": out_dir.name, "title": TITLE, "records": len(outcomes), "commits": _commit(), "dates": dt.date.today().isoformat(),
         "side_by_side": ", ".join(f"{n} {status}" for status, n in counts.items() if n) + ".",
         "verdicts": [{"line": line(o)} for o in outcomes],
     }
@@ -48,6 +49,12 @@ def markdown(outcomes: Sequence[Outcome]) -> str:
                  f"**{o.status}**", r.budget or "—"]
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + f" | {_link(r.where)} |")
     return f"# {TITLE}\n\n{INTRO}\n\n{header}\n" + "\n".join(rows) + "\n"
+
+
+def _commit() -> str:
+    """The checkout that measured the rows (its classical checks ran on this code)."""
+    facts = environment.software()
+    return (facts["git_commit"][:12] or "unknown") + (" (with uncommitted changes)" if facts["git_dirty"] else "")
 
 
 def _link(where: str) -> str:
