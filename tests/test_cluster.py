@@ -53,7 +53,7 @@ def _outcomes(records: list[dict]) -> list[tuple[str, str]]:
 
 
 def test_two_local_workers_give_the_sequential_records_marked_side_by_side(tmp_path: Path) -> None:
-    sweep = load_sweep(_sweep_file(tmp_path, QUICK, timeout=8))
+    sweep = load_sweep(_sweep_file(tmp_path, QUICK, timeout=25))  # cheap cases take seconds even on a loaded core
     run_sweep(sweep, Store(tmp_path / "one"), quiet=True)
     run_sweep(sweep, Store(tmp_path / "two"), quiet=True, executor=Executor(workers=2))
     one, two = _records(tmp_path / "one"), _records(tmp_path / "two")
