@@ -33,7 +33,7 @@ name = "rk_ode"
 [[solvers]]
 name = "pinn"
 label = "PINN past the timeout"
-steps = 1000000
+steps = 1000000000
 config = {{ width = 8, depth = 1, n_collocation = 64 }}
 """
 
