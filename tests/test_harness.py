@@ -397,3 +397,11 @@ def test_killing_a_sweep_leaves_no_launcher_or_case_behind(tmp_path: Path, kill:
     while _session_members(process.pid):
         assert time.monotonic() < deadline, f"left behind: {_session_members(process.pid)}"
         time.sleep(0.2)
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parent.parent / "sweeps").glob("*.toml")), ids=lambda p: p.name)
+def test_every_committed_sweep_file_loads_into_distinct_cases(path: Path) -> None:
+    """A renamed knob or solver would otherwise show only when someone reruns that sweep, perhaps hours into it."""
+    sweep = load_sweep(path)
+    keys = [case.key() for case in sweep.cases]
+    assert keys and len(set(keys)) == len(keys)
