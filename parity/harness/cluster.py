@@ -112,10 +112,10 @@ def run_on_worker(case: Case, store_root: str, timeout_s: float, owner: str, kin
                               tuple(sorted(os.sched_getaffinity(0))), os.environ.get("CUDA_VISIBLE_DEVICES", ""))
         forker = _worker_launcher() if use_launcher and forkable(case) else None
         try:
-            return run_case_process(case, Store(store_root), timeout_s, forker, placement)
+            return run_case_process(case, store, timeout_s, forker, placement)
         except LauncherError:
             _launchers.launcher = None
-            return run_case_process(case, Store(store_root), timeout_s, None, placement)
+            return run_case_process(case, store, timeout_s, None, placement)
     finally:
         store.release(case.key(), owner)
 
