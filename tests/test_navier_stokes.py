@@ -145,19 +145,12 @@ def test_fem_kovasznay_velocity_converges_at_the_optimal_rate(degree: int, rate:
     assert abs(math.log2(errors[0] / errors[1]) - rate) <= 0.15, errors
 
 
-def _centrelines(solution, re: int) -> tuple[np.ndarray, np.ndarray]:  # type: ignore[no-untyped-def]
-    """Max deviations from Ghia et al.'s u(0.5, y) and v(x, 0.5), misprints left out."""
-    u = solution(np.c_[np.full_like(ghia.Y, 0.5), ghia.Y])[:, 0]
-    v = solution(np.c_[ghia.X, np.full_like(ghia.X, 0.5)])[:, 1]
-    return np.abs(u - ghia.U[re])[ghia.kept("u", re)].max(), np.abs(v - ghia.V[re])[ghia.kept("v", re)].max()
-
-
 @pytest.mark.parametrize(("re", "steps"), [(100, [100.0]), (400, [100.0, 200.0, 400.0])])
 def test_cavity_centrelines_match_ghia_on_a_test_sized_mesh(re: int, steps: list[float]) -> None:
     mesh_solve = FEMNavierStokes(grading=0.5).solve_at(LidDrivenCavity2D(re=re), 24)
     assert mesh_solve.result.converged and mesh_solve.result.stats.reynolds == steps
     assert max(mesh_solve.result.stats.iterations) <= 6  # Newton from the previous step: a handful of iterations
-    deviation_u, deviation_v = _centrelines(mesh_solve.solution, re)
+    deviation_u, deviation_v = ghia.centreline_deviations(mesh_solve.solution, re)
     assert deviation_u < GHIA_TOLERANCE and deviation_v < GHIA_TOLERANCE, (deviation_u, deviation_v)
 
 
@@ -167,7 +160,7 @@ def test_cavity_reference_is_mesh_converged_and_confirms_the_ghia_misprint() -> 
     line = np.linspace(0.0, 1.0, 101)
     points = np.concatenate([np.c_[np.full_like(line, 0.5), line], np.c_[line, np.full_like(line, 0.5)]])
     assert np.max(np.abs(coarse.reference(points) - fine.reference(points))) < 2e-3
-    assert max(_centrelines(fine.reference_solution, 400)) < 0.01
+    assert max(ghia.centreline_deviations(fine.reference_solution, 400)) < 0.01
     assert fine.reference(np.array([[0.9063, 0.5]]))[0, 1] == pytest.approx(-0.39, abs=0.005)  # Ghia print: -0.23827
     again = LidDrivenCavity2D(re=400, reference_cells=32)  # rebuilt from the disk cache
     np.testing.assert_array_equal(again.reference(points), fine.reference(points))

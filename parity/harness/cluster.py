@@ -81,7 +81,7 @@ def run_on_cluster(cases: Sequence[Case], store: Store, executor: Executor, time
             submit_while_threads_are_free()
             for future in finished:
                 case = futures.pop(future)
-                record = _outcome(future, case, store, executor)
+                record = _outcome(future, case, store, executor, kind)
                 if record is not None:
                     records.append(record)
                 bar.set_postfix_str(f"{case.display_label} seed={case.seed}: {record['status'] if record else 'running elsewhere'}")
@@ -126,7 +126,7 @@ def _worker_launcher() -> Launcher:
     return _launchers.launcher
 
 
-def _outcome(future: Any, case: Case, store: Store, executor: Executor) -> dict[str, Any] | None:
+def _outcome(future: Any, case: Case, store: Store, executor: Executor, kind: str) -> dict[str, Any] | None:
     """The case's record; a case whose workers kept dying, or whose task failed, is recorded as ``error``."""
     from distributed import KilledWorker
 
@@ -140,7 +140,7 @@ def _outcome(future: Any, case: Case, store: Store, executor: Executor) -> dict[
     if done is not None:
         return done
     record = build_record(case, dt.datetime.now(dt.UTC), "error", message, None, {}, float("nan"), float("nan"),
-                          Placement("dask" if executor.workers is None else "local"))
+                          Placement(kind))
     return store.append(record, None)
 
 

@@ -17,6 +17,8 @@ neighbours, i.e. misprints of the paper: comparisons leave them out and say so.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 Y = np.array([1.0000, 0.9766, 0.9688, 0.9609, 0.9531, 0.8516, 0.7344, 0.6172, 0.5000,
@@ -60,3 +62,10 @@ def kept(component: str, re: int) -> np.ndarray:
     """Mask of the table's points that comparisons use (all but ``SUSPECT`` ones)."""
     points = Y if component == "u" else X
     return ~np.isin(points, SUSPECT.get((component, re), ()))
+
+
+def centreline_deviations(velocity: Callable[[np.ndarray], np.ndarray], re: int) -> tuple[float, float]:
+    """Max |Δ| of ``velocity`` (points (n, 2) -> values whose first two columns are u, v) from Tables I and II, misprints left out."""
+    u = velocity(np.c_[np.full_like(Y, 0.5), Y])[:, 0]
+    v = velocity(np.c_[X, np.full_like(X, 0.5)])[:, 1]
+    return float(np.abs(u - U[re])[kept("u", re)].max()), float(np.abs(v - V[re])[kept("v", re)].max())

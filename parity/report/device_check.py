@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from parity.report import index, render
 
 PEAK_TFLOPS: tuple[tuple[str, float, float | None], ...] = (
@@ -76,14 +78,16 @@ def write_device_report(records: Sequence[dict[str, Any]], out_dir: Path, profil
         raise ValueError("the device check has no records to report")
     rows = [summary(record) for record in records]
     title = f"Device check ({profile} profile)"
-    text = _markdown(title, records, rows, scaling_points(rows))
+    frame = pd.DataFrame(records)
+    frame["created_utc"] = pd.to_datetime(frame["created_utc"])
+    provenance = {"commits": render.commits_text(frame), "dates": render.dates_text(frame)}
+    text = _markdown(title, records, rows, scaling_points(rows), provenance)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "index.md").write_text(text, encoding="utf-8")
     (out_dir / "index.html").write_text(render.html_page(text, title), encoding="utf-8")
     verdict = {
-        "name": out_dir.name, "title": title, "records": len(records), "commits": _commits(records),
-        "dates": ", ".join(sorted({r["created_utc"][:10] for r in records})), "side_by_side": "",
+        "name": out_dir.name, "title": title, "records": len(records), **provenance, "side_by_side": "",
         "verdicts": [{"line": _line(row)} for row in rows],
     }
     (out_dir / index.VERDICT_FILE).write_text(json.dumps(verdict, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -106,7 +110,8 @@ _NOTES = (
 )
 
 
-def _markdown(title: str, records: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], scaling: Sequence[dict[str, Any]]) -> str:
+def _markdown(title: str, records: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], scaling: Sequence[dict[str, Any]],
+              provenance: dict[str, str]) -> str:
     first = records[0]
     fp32, tf32 = device_peaks(first.get("device_kind") or "")
     if fp32:
@@ -116,8 +121,7 @@ def _markdown(title: str, records: Sequence[dict[str, Any]], rows: Sequence[dict
     machine = (
         f"Device: {first.get('device_kind', '?')} ({first.get('backend', '?')}, {first.get('devices_available', '?')} available); "
         f"{peaks}. Host {first.get('host', '?')}, {first.get('cpu_count', '?')} CPU cores; JAX "
-        f"{(first.get('versions') or {}).get('jax', '?')}; git commit {_commits(records)}; "
-        f"date {', '.join(sorted({r['created_utc'][:10] for r in records}))}."
+        f"{(first.get('versions') or {}).get('jax', '?')}; git commit {provenance['commits']}; date {provenance['dates']}."
     )
     parts = [
         f"# {title}",
@@ -166,7 +170,3 @@ def _number(value: Any, form: str) -> str:
 
 def _percent(share: float | None) -> str:
     return "—" if share is None else f"{100 * share:.2g} %"
-
-
-def _commits(records: Sequence[dict[str, Any]]) -> str:
-    return ", ".join(sorted({(r.get("git_commit") or "?")[:12] for r in records}))
