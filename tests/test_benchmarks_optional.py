@@ -1,0 +1,106 @@
+"""The asv suite without the optional peers (the extra ``peers``: PyTorch and ``neuraloperator``).
+
+asv counts a benchmark as skipped only when its setup raises ``NotImplementedError``; any other
+error, or a ``NotImplementedError`` from the benchmark itself, is a failure and ``asv run`` exits 2.
+The benchmarks are driven here through asv's own discovery and setup calls, as ``asv run`` does,
+with the peers made unimportable (their ``sys.modules`` entries set to None).
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import math
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from asv_runner.discovery import disc_benchmarks
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+BENCHMARKS = REPOSITORY / "benchmarks"
+PEER_MODULES = {"torch": "torch", "neuraloperator": "neuralop"}
+"""The extra ``peers``' distributions and the modules they install."""
+JAX_SPEED, TORCH_SPEED = 8.0, 2.0
+"""Stand-in steps per second: the JAX training is not what these tests are about."""
+
+
+def _without_peers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the peers unimportable and every benchmarks module import afresh."""
+    for module in PEER_MODULES.values():
+        monkeypatch.setitem(sys.modules, module, None)  # `import torch` now raises ImportError
+    for name in [name for name in sys.modules if name == "benchmarks" or name.startswith("benchmarks.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.syspath_prepend(str(REPOSITORY))
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Top-level names of every module ``path`` imports, at module level or inside functions."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_peers_listed_here_are_the_projects_optional_extra() -> None:
+    extras = tomllib.loads((REPOSITORY / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    distributions = {requirement.split(">")[0].split("=")[0].split("<")[0].strip() for requirement in extras["peers"]}
+    assert distributions == set(PEER_MODULES)
+
+
+def test_only_neural_operators_uses_a_peer() -> None:
+    """So the FNO test below covers every benchmark that could miss one."""
+    users = {path.name for path in BENCHMARKS.glob("*.py") if _imported_modules(path) & set(PEER_MODULES.values())}
+    assert users == {"neural_operators.py"}
+
+
+def test_every_benchmark_module_imports_without_the_peers(monkeypatch: pytest.MonkeyPatch) -> None:
+    _without_peers(monkeypatch)
+    found = {benchmark.name.split(".")[0] for benchmark in disc_benchmarks(str(BENCHMARKS))}
+    assert found == {path.stem for path in BENCHMARKS.glob("*.py") if not path.stem.startswith("_")}
+
+
+def _fno_outcomes(monkeypatch: pytest.MonkeyPatch, torch_speed: float | None) -> dict[tuple[str, str, str], float | None]:
+    """Each FNO benchmark's value per (benchmark, network, implementation), None where asv skips it.
+
+    The torch side really runs without the peers (and finds them missing); with ``torch_speed``
+    given it stands in for them.
+    """
+    _without_peers(monkeypatch)
+    benchmarks = [b for b in disc_benchmarks(str(BENCHMARKS)) if b.name.startswith("neural_operators.FNOTrainingSpeed.")]
+    module = sys.modules["benchmarks.neural_operators"]
+    monkeypatch.setattr(module, "cache_compilations", lambda: None)  # leaves this process's JAX settings alone
+    monkeypatch.setattr(module, "jax_steps_per_second", lambda *setting: JAX_SPEED)
+    if torch_speed is not None:
+        monkeypatch.setattr(module, "torch_steps_per_second", lambda *setting: torch_speed)
+    outcomes: dict[tuple[str, str, str], float | None] = {}
+    cache = benchmarks[0].do_setup_cache()
+    for benchmark in benchmarks:
+        benchmark.set_cache(cache)
+        for index, labels in enumerate(itertools.product(*benchmark.params)):  # asv's order; labels are reprs
+            benchmark.set_param_idx(index)
+            skipped = benchmark.do_setup()  # True: NotImplementedError in a setup; anything else raises here
+            network, implementation = (label.strip("'") for label in labels)
+            outcomes[benchmark.name.split(".")[-1], network, implementation] = None if skipped else benchmark.do_run()
+    return outcomes
+
+
+def test_fno_benchmarks_are_skipped_in_setup_without_the_peers(monkeypatch: pytest.MonkeyPatch) -> None:
+    outcomes = _fno_outcomes(monkeypatch, torch_speed=None)
+    ran = {key: value for key, value in outcomes.items() if value is not None}
+    assert set(ran) == {("track_steps_per_second", network, "parity (JAX)") for network in ("1d", "2d")}
+    assert all(value == JAX_SPEED for value in ran.values())
+    assert len(outcomes) == 8  # 2 benchmarks x 2 networks x 2 implementations, the rest skipped
+
+
+def test_fno_ratio_runs_once_per_network_with_the_peers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The skip above is the peers' absence, not a benchmark that never runs."""
+    outcomes = _fno_outcomes(monkeypatch, torch_speed=TORCH_SPEED)
+    for network in ("1d", "2d"):
+        assert outcomes["track_steps_per_second", network, "neuraloperator (PyTorch)"] == TORCH_SPEED
+        assert math.isclose(outcomes["track_jax_over_torch", network, "parity (JAX)"], JAX_SPEED / TORCH_SPEED)
+        assert outcomes["track_jax_over_torch", network, "neuraloperator (PyTorch)"] is None
