@@ -22,7 +22,7 @@ from typing import ClassVar, Literal, NamedTuple
 import numpy as np
 from jaxtyping import Float, Inexact
 
-from parity import cache
+from parity import cache, moved
 from parity.evaluation import Evaluator
 from parity.numerics import image_quality
 from parity.operators import MeasurementOperator
@@ -30,6 +30,7 @@ from parity.problems.base import Problem, Snapshot
 
 Split = Literal["train", "validation", "test"]
 SPLITS: tuple[Split, ...] = ("train", "validation", "test")
+__getattr__ = moved.names_getattr(__name__)  # ImagingOperator and operator_norm, now in parity.operators
 
 
 class Dataset(NamedTuple):

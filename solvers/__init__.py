@@ -5,8 +5,11 @@
 PDE/ODE solvers as refinement sweeps), ``reconstruction`` (CT / MRI, classical and
 learned) and ``seismic`` (full-waveform inversion) hold the built-in plugins, which
 register through the ``parity.solvers`` entry points like any third-party solver.
+Their flat paths of before (``parity.solvers.refinement``, ...) still import, with a
+``DeprecationWarning`` (:mod:`parity.moved`).
 """
 
+from parity import moved
 from parity.solvers.base import Budget, Checkpoint, Evaluator, Solver, SolveResult
 from parity.solvers.pde.chebyshev import Chebyshev
 from parity.solvers.pde.rk_ode import RungeKuttaODE
@@ -14,3 +17,6 @@ from parity.solvers.physics_informed.fbpinn import FBPINN
 from parity.solvers.physics_informed.pinn import PINN
 
 __all__ = ["FBPINN", "PINN", "Budget", "Checkpoint", "Chebyshev", "Evaluator", "RungeKuttaODE", "SolveResult", "Solver"]
+
+moved.install()
+__getattr__ = moved.package_getattr(__name__)

@@ -30,6 +30,7 @@ import optax
 from jaxtyping import Array, Float, Inexact, PyTree
 
 from parity import devices as device_mesh
+from parity import moved
 from parity.knobs import ParameterError, at_least, knob, positive
 from parity.numerics import image_quality
 from parity.operators import ImagingOperator, operator_norm
@@ -45,6 +46,7 @@ CLIP_NORM = 1.0
 """Global gradient-norm clip (Adler & Öktem 2018): one bad batch cannot throw the unrolled scheme off."""
 EVAL_CHUNK = 32
 """Most samples reconstructed per call at checkpoints and in ``predict``."""
+__getattr__ = moved.names_getattr(__name__)  # minibatches, now in parity.solvers.supervised
 
 OPTIMISERS: dict[str, Callable[[optax.Schedule], optax.GradientTransformation]] = {
     "adam": lambda rate: optax.adam(rate, b2=0.99),  # Adler & Öktem 2018's settings
