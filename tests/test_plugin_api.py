@@ -47,7 +47,7 @@ def plugin_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (site / "parity_base.pth").write_text(f"import site; site.addsitedir({sysconfig.get_paths()['purelib']!r})\n")
     source = tmp_path_factory.mktemp("plugin_source") / "plugin"
     shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", str(source)],
+    install = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", "--no-cache-dir", str(source)],
                              capture_output=True, text=True, timeout=300)
     assert install.returncode == 0, install.stderr
     return python
