@@ -71,7 +71,9 @@ def test_test_grid_is_regular_in_space_at_the_snapshot_times() -> None:
     assert x.shape == (9 * 9 * 4, 3)
     np.testing.assert_allclose(np.unique(x[:, 2]), [0.5, 1.0, 1.5, 2.0])
     collocation = problem.collocation_points(1000)
-    assert collocation.min(axis=0).min() >= 0 and np.all(collocation.max(axis=0) <= [1.0, 1.0, 2.0])
+    lower, upper = problem.bounds
+    assert np.all(collocation.min(axis=0) >= lower) and np.all(collocation.max(axis=0) <= upper)
+    assert lower[0] < 0 and upper[0] > 1 and upper[2] == 2.0  # the network's box reaches beyond the scored one
 
 
 def test_time_marching_opens_the_window_causally() -> None:
@@ -156,11 +158,12 @@ def test_devito_solver_under_two_mpi_ranks_matches_serial(tmp_path: Path) -> Non
 def test_sides_let_outgoing_waves_out_and_refuse_incoming_ones() -> None:
     problem = AcousticWave2D(velocity_model="homogeneous")
     x = problem.collocation_points(500)
-    sides = (x[:, 0] == 0) | (x[:, 0] == 1) | (x[:, 1] == 0) | (x[:, 1] == 1)
+    low, high = problem.bounds[0][0], problem.bounds[1][0]
+    sides = (x[:, 0] == low) | (x[:, 0] == high) | (x[:, 1] == low) | (x[:, 1] == high)
     assert sides.sum() == 100
     xj = jnp.asarray(x[sides], dtype=jnp.float32)
-    normal = jnp.where(xj[:, 0:1] == 0, -1.0, 0.0) + jnp.where(xj[:, 0:1] == 1, 1.0, 0.0)
-    normal_y = jnp.where(xj[:, 1:2] == 0, -1.0, 0.0) + jnp.where(xj[:, 1:2] == 1, 1.0, 0.0)
+    normal = jnp.where(xj[:, 0:1] == low, -1.0, 0.0) + jnp.where(xj[:, 0:1] == high, 1.0, 0.0)
+    normal_y = jnp.where(xj[:, 1:2] == low, -1.0, 0.0) + jnp.where(xj[:, 1:2] == high, 1.0, 0.0)
 
     def plane_wave(direction: float) -> PointwiseFn:
         def u(x_: jnp.ndarray) -> jnp.ndarray:  # a pulse travelling along the side's normal
@@ -173,13 +176,21 @@ def test_sides_let_outgoing_waves_out_and_refuse_incoming_ones() -> None:
     assert float(jnp.max(jnp.abs(outgoing))) < 1e-4 * float(jnp.max(jnp.abs(incoming)))
 
 
-def test_the_absorbing_condition_sets_a_floor_of_about_one_and_a_half_percent_at_f0_2() -> None:
-    """The PINN's boundary-value problem (first-order absorbing sides) solved by finite differences is
-    1.5e-2 from the free-space reference at f0 = 2 (the sweep's floor); moved half a unit out, its sides no
-    longer matter and the same scheme agrees with the reference, so the floor is the condition's."""
-    problem = AcousticWave2D(frequency=2.0)
-    evaluator = problem.evaluator()
-    in_the_box = evaluator(absorbing_box_solution(problem, evaluator.x_test, cells=128))["rel_l2"]
-    far_sides = evaluator(absorbing_box_solution(problem, evaluator.x_test, cells=128, pad=0.5))["rel_l2"]
-    assert 1.2e-2 < in_the_box < 2.0e-2
-    assert far_sides < 2e-3
+def test_absorbing_sides_on_the_scored_box_would_reflect_into_it() -> None:
+    """Against the exact free-space solution (homogeneous medium, an outside reference): the first-order
+    condition on the scored box's own sides costs nothing until the wave has crossed them, then its
+    reflections dominate the error; the problem's margin keeps them out of the scored box."""
+    problem = AcousticWave2D(frequency=2.0, velocity_model="homogeneous", test_cells=16)
+    x = problem.test_points()
+    exact = problem.amplitude * free_space_solution(
+        x, velocity=1.0, centre=(0.5, 0.5), sigma=problem.source_sigma, source_time=lambda t: problem.source_time(t, np) / problem.amplitude
+    )
+
+    def error(pad: float, rows: np.ndarray) -> float:
+        box = absorbing_box_solution(problem, x, cells=256, pad=pad)
+        return float(np.linalg.norm(box[rows] - exact[rows]) / np.linalg.norm(exact[rows]))
+
+    early, every = x[:, 2] <= 0.625, np.ones(len(x), dtype=bool)
+    assert error(0.0, early) < 5e-4  # 2.2e-4 at 128 cells: the scheme's own error, no reflection yet
+    on_the_box, with_margin = error(0.0, every), error(problem.margin, every)
+    assert on_the_box > 4e-3 and with_margin < 5e-4, (on_the_box, with_margin)  # 5.4e-3 and 8.4e-4 at 128 cells

@@ -43,7 +43,7 @@ from parity.solvers.physics_informed.loss_terms import LossTerms, TermTables
 from parity.solvers.physics_informed.networks import ACTIVATIONS
 from parity.solvers.physics_informed.recipes import TrainingRecipe
 from parity.solvers.physics_informed.schedule import TimeMarching, weighted_mean_square
-from parity.solvers.physics_informed.training import Placement, TrainingTask, communication_per_step, solve_result, train
+from parity.solvers.physics_informed.training import Placement, TrainingTask, communication_per_step, modelling_gap, solve_result, train
 
 
 class ShardedPoints(NamedTuple):
@@ -271,6 +271,7 @@ class FBPINN(Solver, TrainingRecipe):
             "active_pairs": train_layout.active_pairs,
             "devices": budget.devices,
             "ingredients": sorted(self.ingredients(problem)),
+            **modelling_gap(problem),
             "subdomains_per_device": sum(b.per_device for b in partition.blocks),
             "halo_points": train_layout.halo_rows,
             "comm_bytes_per_step": sum(communication_per_step(task, budget.devices).values()),

@@ -36,7 +36,7 @@ from parity.solvers.physics_informed.loss_terms import LossTerms, TermTables
 from parity.solvers.physics_informed.networks import ACTIVATIONS
 from parity.solvers.physics_informed.recipes import TrainingRecipe
 from parity.solvers.physics_informed.schedule import TimeMarching, weighted_mean_square
-from parity.solvers.physics_informed.training import Placement, TrainingTask, communication_per_step, solve_result, train
+from parity.solvers.physics_informed.training import Placement, TrainingTask, communication_per_step, modelling_gap, solve_result, train
 
 
 def input_features(problem: ForwardProblem, x: Float[Array, "n d"]) -> Float[Array, "n f"]:
@@ -202,7 +202,7 @@ class PINN(Solver, TrainingRecipe):
             evaluator=evaluator, progress=progress, max_seconds=budget.seconds,
         )
         predict = jax.jit(lambda x: self.evaluate(problem, outcome.model, x))
-        info = {"devices": budget.devices, "comm_bytes_per_step": comm_bytes, "ingredients": sorted(self.ingredients(problem))}
+        info = {"devices": budget.devices, "comm_bytes_per_step": comm_bytes, "ingredients": sorted(self.ingredients(problem)), **modelling_gap(problem)}
         return solve_result(outcome, setup_s, lambda x: np.asarray(predict(jnp.asarray(x, dtype=jnp.float32))), info)
 
 

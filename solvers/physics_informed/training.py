@@ -260,6 +260,15 @@ def train(
     )
 
 
+def modelling_gap(problem: Any) -> dict[str, Any]:
+    """``{"modelling_gap": ...}`` when the problem's hard-constraint ansatz poses a nearby problem instead of it, else ``{}``.
+
+    Problems say so by an ``ansatz_gap()`` method (:meth:`parity.problems.flow.FlowProblem.ansatz_gap`).
+    """
+    gap = problem.ansatz_gap() if hasattr(problem, "ansatz_gap") else None
+    return {} if gap is None else {"modelling_gap": gap}
+
+
 def solve_result(
     outcome: TrainOutcome, setup_s: float, predict: Callable[[Any], Any], info: dict[str, Any]
 ) -> SolveResult:
