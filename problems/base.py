@@ -12,14 +12,16 @@ import abc
 import dataclasses
 from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import numpy as np
 from jaxtyping import Array, Float
 
 from parity.evaluation import Evaluator
 from parity.knobs import Configurable
-from parity.numerics.acoustic_fd import AcousticSetup
+
+if TYPE_CHECKING:  # imported where used: it loads scipy.interpolate, which no other problem needs
+    from parity.numerics.acoustic_fd import AcousticSetup
 
 PointwiseFn = Callable[[Float[Array, "n d"]], Float[Array, "n out"]]
 """A batched function whose row i depends only on input row i."""
@@ -206,6 +208,8 @@ class AcousticWave(abc.ABC):
         lower, upper = self.bounds
         if np.any(lower[:2] != 0):
             raise ValueError(f"{self.name}: the finite-difference box must start at the origin; got lower corner {lower[:2]}")
+        from parity.numerics.acoustic_fd import AcousticSetup
+
         return AcousticSetup(
             velocity=lambda x, y: self.velocity(x, y, np), source_space=lambda x, y: self.source_space(x, y, np),
             source_time=lambda t: self.source_time(t, np), extent=(float(upper[0]), float(upper[1])),

@@ -16,7 +16,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -25,9 +25,11 @@ from parity.harness import environment, parallel
 from parity.harness.placement import ALONE, Placement, Resources
 from parity.harness.store import Store
 from parity.problems.base import ForwardProblem, Problem
-from parity.problems.inverse import InverseProblem
-from parity.problems.operator_learning import OperatorProblem
 from parity.solvers.base import Budget, ProgressFn, Solver, SolveResult
+
+if TYPE_CHECKING:  # told apart by their kind: importing them loads scikit-image, which a forward run does not need
+    from parity.problems.inverse import InverseProblem
+    from parity.problems.operator_learning import OperatorProblem
 
 FORKED = False
 """True in a process forked from a sweep's launcher (:mod:`parity.harness.launcher`), whose
@@ -118,7 +120,7 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
     final: dict[str, float] = {}
     inference_s = float("nan")
     try:
-        if not isinstance(problem, (ForwardProblem, InverseProblem, OperatorProblem)):
+        if not (isinstance(problem, ForwardProblem) or _inverse(problem) or _operator(problem)):
             raise UnsupportedError(f"problem kind {problem.kind!r} has no runner")
         evaluator = problem.evaluator()
         x_test = evaluator.x_test
@@ -128,9 +130,9 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
             prediction = result.predict(x_test)
             inference_s = time.perf_counter() - t
             final = evaluator(prediction)
-            if isinstance(problem, InverseProblem):
+            if _inverse(problem):
                 field = problem.picture(np.asarray(prediction)[0])  # the first test reconstruction
-            elif isinstance(problem, OperatorProblem):
+            elif _operator(problem):
                 field = np.asarray(prediction)[0, -1]  # the first test instance's last output channel (the final time)
             else:
                 field = _snapshot_field(problem, result)
@@ -142,9 +144,9 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
         message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-4)}"
 
     record = build_record(case, created, status, message, result, final, inference_s, time.perf_counter() - started, placement)
-    if isinstance(problem, InverseProblem) and _finite(inference_s):
+    if _inverse(problem) and _finite(inference_s):
         record["reconstruction_s"] = inference_s / problem.split_size("test")  # per image: what amortises training
-    if isinstance(problem, OperatorProblem) and _finite(inference_s):
+    if _operator(problem) and _finite(inference_s):
         record["instance_s"] = inference_s / problem.split_size("test")  # per instance: what amortises data and training
     if result is not None and "reconstruction_s" in result.timings:  # a per-model inversion, timed inside solve
         record["reconstruction_s"] = result.timings["reconstruction_s"]
@@ -152,6 +154,14 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
     if store is None or not parallel.is_root():  # under MPI, rank 0 alone writes
         return record
     return store.append(record, trace, field)
+
+
+def _inverse(problem: Problem) -> TypeGuard[InverseProblem]:
+    return problem.kind == "inverse"
+
+
+def _operator(problem: Problem) -> TypeGuard[OperatorProblem]:
+    return problem.kind == "operator"
 
 
 def _snapshot_field(problem: ForwardProblem, result: SolveResult) -> np.ndarray | None:

@@ -7,16 +7,18 @@ tolerance sweep, so its error-versus-cost curve sits beside the spectral one.
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 from jaxtyping import Float
-from scipy.integrate import OdeSolution, solve_ivp
 
 from parity.knobs import knob
 from parity.problems.base import ForwardProblem, Problem, SourceODE1D
 from parity.solvers.base import Budget, Evaluator, ProgressFn, Solver, SolveResult
 from parity.solvers.pde.refinement import refinement_sweep
+
+if TYPE_CHECKING:  # SciPy's integrators are imported where used: parity.solvers imports this module for every run
+    from scipy.integrate import OdeSolution
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Dop853Solution:
 
 def dop853_solution(problem: SourceODE1D, tol: float) -> Dop853Solution:
     """Integrate du/dx = f from the anchor to both ends with rtol = atol = ``tol``."""
+    from scipy.integrate import solve_ivp
+
     assert isinstance(problem, ForwardProblem)
     x0, u0 = problem.anchor
 
