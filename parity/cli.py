@@ -63,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--placement", default="", metavar="JSON",
                    help="where a sweep's executor placed this case (executor, concurrency, worker, cores, GPUs); recorded as given")
+    p.add_argument("--compilation-cache", action=argparse.BooleanOptionalAction, default=True,
+                   help="load JAX programs compiled by earlier runs from $PARITY_CACHE_DIR/jax-programs (the record's compile "
+                        "seconds stay those of compiling from scratch; compile_spent_s and compile_cache say what this run spent)")
     p.set_defaults(handler=_run)
 
     p = sub.add_parser("sweep", help="run a TOML grid of cases, skipping those already finished")
@@ -145,6 +148,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.devices is not None and args.devices < 1:
         raise ParameterError(f"--devices must be an integer >= 1; got {args.devices}")
     devices.request_host_devices(args.devices or 1)
+    if args.compilation_cache:
+        from parity.cache import cache_dir
+        from parity.solvers.timing import use_compilation_cache
+
+        use_compilation_cache(cache_dir() / "jax-programs")
 
     from parity.harness import registry
     from parity.harness.placement import Placement
@@ -202,7 +210,7 @@ def _summary(record: dict[str, Any]) -> str:
     lines = [
         f"{record['label']} on {record['problem']} {record['problem_params']} seed={record['seed']}: {record['status']}",
         f"  rel_l2 {fmt('rel_l2', '.3e')}  norm_l1 {fmt('norm_l1', '.3e')}  max_abs {fmt('max_abs', '.3e')}",
-        f"  setup {fmt('setup_s', '.2f')} s  compile {fmt('compile_s', '.2f')} s  train {fmt('train_s', '.2f')} s"
+        f"  setup {fmt('setup_s', '.2f')} s  compile {fmt('compile_s', '.2f')} s{_cache_note(record)}  train {fmt('train_s', '.2f')} s"
         f"  solve {fmt('solve_s', '.2e')} s  inference {fmt('inference_s', '.2e')} s  total {fmt('total_s', '.2f')} s",
         f"  steps {record.get('steps') or '-'}  steps/s {fmt('steps_per_s', '.0f')}  peak RSS {fmt('peak_rss_mb', '.0f')} MB"
         f"  device {record.get('device_kind')} x{record.get('device_count')}",
@@ -214,6 +222,13 @@ def _summary(record: dict[str, Any]) -> str:
     if record.get("message"):
         lines.append(f"  message: {record['message'].strip().splitlines()[0]}")
     return "\n".join(lines)
+
+
+def _cache_note(record: dict[str, Any]) -> str:
+    """What compiling cost this run when programs came from the persistent cache."""
+    if (record.get("info") or {}).get("compile_cache") != "hit" or record.get("compile_spent_s") is None:
+        return ""
+    return f" (from the cache: {record['compile_spent_s']:.2f} s)"
 
 
 def _sweep(args: argparse.Namespace) -> int:
