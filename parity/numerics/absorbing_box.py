@@ -1,13 +1,12 @@
-"""The wave problem as a physics-informed network poses it: the box with a first-order absorbing condition.
+"""The wave problem as a physics-informed network poses it: a box with a first-order absorbing condition.
 
-A PINN of :class:`parity.problems.AcousticWave2D` cannot see the free space around the
-box, so on its sides it imposes Engquist & Majda's u_t + c du/dn = 0, which reflects
-obliquely incident waves. This module solves that boundary-value problem by finite
-differences (second-order leapfrog, Mur's discretisation of the condition), so that the
-distance between it and the free-space reference, the floor of any method that solves
-the PINN's problem exactly, can be measured. With ``pad`` > 0 the absorbing sides move
-out by ``pad`` and the box's field approaches the free-space one: the check that the
-floor belongs to the condition and not to the finite differences.
+A PINN of :class:`parity.problems.AcousticWave2D` cannot see free space, so on the sides of
+its box it imposes Engquist & Majda's u_t + c du/dn = 0, which reflects obliquely incident
+waves. This module solves that boundary-value problem by finite differences (second-order
+leapfrog, Mur's discretisation of the condition) on the scored box [0, 1]^2 widened by
+``pad`` on every side, so that what the sides cost in the scored box can be measured: on the
+scored box's own sides (``pad`` = 0) 1.6e-2 (f0 = 2) and 5.0e-2 (f0 = 4) against free space;
+with the problem's causal margin as ``pad``, nothing (the tests check below 1e-3).
 """
 
 from __future__ import annotations
