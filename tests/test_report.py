@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from pathlib import Path
@@ -12,8 +13,10 @@ import pandas as pd
 import pytest
 
 from parity.harness.store import Store, load_records
-from parity.report import write_report
+from parity.report import write_index, write_report
 from parity.report.analysis import cost_curve, select_runs, time_to_accuracy, time_to_accuracy_table
+from parity.report.index import read_entries as index_entries
+from parity.report.text import finite
 
 _ERRORS = ("rel_l2", "norm_l1", "max_abs")
 
@@ -25,9 +28,15 @@ def _trace(wall: list[float], rel_l2: list[float], steps: list[int] | None = Non
     })
 
 
+_STARTS = itertools.count()
+"""Records start a minute apart, one after another as a sweep runs them (their 9 s never overlap)."""
+
+
 def _record(case_key: str, *, label: str, seed: int = 0, omega2: float = 1.0, status: str = "ok", message: str = "",
             classical: bool = False, setup_s: float = 1.0, compile_s: float = 2.0, final: float = 1e-3,
-            created: str = "2026-01-01T00:00:00+00:00") -> dict[str, Any]:
+            created: str | None = None) -> dict[str, Any]:
+    minute = next(_STARTS) % 1440
+    created = created or f"2026-01-01T{minute // 60:02d}:{minute % 60:02d}:00+00:00"
     return {
         "record_id": f"{case_key}-{created[:10]}", "case_key": case_key, "created_utc": created,
         "problem": "toy", "problem_params": {"omega1": 1.0, "omega2": omega2},
@@ -397,19 +406,152 @@ def test_verdict_says_when_sciml_never_reached_a_threshold(store: Store, tmp_pat
     assert "SciML never reached 1e-3" in report.read_text().split("## Time to accuracy")[0]
 
 
-def test_side_by_side_seconds_are_flagged_and_not_compared(store: Store, tmp_path: Path) -> None:
+def test_side_by_side_seconds_are_flagged_in_the_verdict_line_and_no_ratio_drawn(store: Store, tmp_path: Path) -> None:
     for seed in range(3):
         record = json.loads(next(store.records_dir.glob(f"p1-{seed}-*.json")).read_text())
-        store.append({**record, "record_id": f"p1-{seed}-again", "created_utc": "2026-01-03T00:00:00+00:00", "concurrency": 2},
+        store.append({**record, "record_id": f"p1-{seed}-again", "created_utc": f"2026-01-03T00:0{seed}:00+00:00", "concurrency": 2},
                      store.trace(record))
     report = write_report(store, tmp_path / "r")
     text = report.read_text()
     assert "3 records were measured with 2 cases running side by side; their seconds are not comparable with runs measured alone." in text
-    measured_apart, measured_alike = _verdicts(report)["omega2=1"], _verdicts(report)["omega2=4"]
-    assert not measured_apart["comparable"] and measured_alike["comparable"]
-    assert "slower" not in measured_apart["line"] and "at 10 s" not in measured_apart["line"]
-    assert measured_apart["line"].endswith("seconds not compared: cheb was measured alone, pinn with 2 cases running side by side.")
-    assert all(r is None for r in measured_apart["time_ratio"])
+    shared, alone = _verdicts(report)["omega2=1"], _verdicts(report)["omega2=4"]
+    assert not shared["alone"] and alone["alone"] and alone["side_by_side"] == ""
+    assert "slower" not in shared["line"] and "at 60 s" not in shared["line"] and "slower" in alone["line"]
+    assert shared["line"].endswith("; seconds measured side by side (pinn: 3 of 3 runs with up to 2 cases at once), "
+                                   "so no time ratio or break-even is drawn from them.")
+    assert all(r is None for r in shared["time_ratio"]) and all(r > 1000 for r in alone["time_ratio"])
+    assert "withheld (seconds measured side by side)" in text.split("## Time to accuracy")[0]
+
+
+def _timed(label: str, start: str, seconds: float, **fields: Any) -> dict[str, Any]:
+    return {"record_id": f"{label}-{start}", "label": label, "family": "sciml", "created_utc": pd.Timestamp(start, tz="UTC"),
+            "total_s": seconds, "host": "h", "store": "s", **fields}
+
+
+def test_measured_alone_reads_placement_overlapping_runs_and_the_list_of_shared_periods() -> None:
+    from parity.report.alone import SharedPeriod, measured_alone
+
+    sequential = pd.DataFrame([_timed("a", "2026-01-01T00:00", 60.0), _timed("a", "2026-01-01T00:01", 60.0),
+                               _timed("b", "2026-01-01T00:02", 60.0, family="classical")])
+    assert measured_alone(sequential) == (True, "")  # one after another: each had the machine to itself
+    overlapping = pd.concat([sequential, pd.DataFrame([_timed("b", "2026-01-01T00:03", 30.0, host="other")])], ignore_index=True)
+    assert measured_alone(overlapping).alone  # the same minute on another host shares nothing
+    late = sequential.assign(total_s=[60.0, 90.0, 60.0])  # the second run of a ends 30 s into b's
+    assert measured_alone(late) == (False, "a: 1 of 2 runs overlap another run of this report in time; "
+                                           "b: 1 of 1 runs overlap another run of this report in time")
+    finished = late.assign(finished_utc=["2026-01-01T00:01:00+00:00", "2026-01-01T00:01:59+00:00", None])
+    assert measured_alone(finished).alone  # the recorded finish time wins over total_s
+    assert measured_alone(late[late["label"] == "a"], late).reason == "a: 1 of 2 runs overlap another run of this report in time"
+    placed = sequential.assign(concurrency=[1, 2, None])
+    assert measured_alone(placed) == (False, "a: 1 of 2 runs with up to 2 cases at once")
+    period = SharedPeriod(("s",), "2026-01-01T00:01:30", "2026-01-01T00:05", "beside the tests (the README)", family="sciml")
+    assert measured_alone(sequential, shared=(period,)) == (False, "a: 1 of 2 runs: beside the tests (the README)")  # b is classical
+    assert measured_alone(sequential.assign(store="t"), shared=(period,)).alone  # another store
+    assert measured_alone(sequential.drop(columns="store"), shared=(period,)).alone  # a store not named is not in the list
+
+
+def test_the_committed_list_flags_the_ct_dival_timings_issue_27_names() -> None:
+    """TV's 4.36 s per image and learned GD's training on dival's setting ran beside other work (the report says so)."""
+    from parity.report.alone import measured_alone
+
+    records = pd.DataFrame([
+        _timed("TV (PDHG)", "2026-12-01T09:45:45", 2146.0, family="classical", store="ct_2d_dival"),
+        _timed("learned GD", "2026-12-01T11:17:08", 1019.0, store="ct_2d_dival")])
+    measured = measured_alone(records)
+    assert not measured.alone and measured.reason.startswith("TV (PDHG): 1 of 1 runs: the Darcy operator sweep")
+    assert "learned GD: 1 of 1 runs: the learned cases shared the CPU" in measured.reason
+    rerun = records.assign(created_utc=pd.Timestamp("2026-12-07T09:00", tz="UTC") + pd.to_timedelta([0, 3000], unit="s"))
+    assert measured_alone(rerun).alone  # rerun alone, one after the other, later
+
+
+def test_a_modelling_gap_gets_its_own_floor_row_beside_the_verdict(store: Store, tmp_path: Path) -> None:
+    for seed in range(3):
+        record = json.loads(next(store.records_dir.glob(f"p1-{seed}-*.json")).read_text())
+        gap = {"rel_l2": (0.04, 0.042, 0.05)[seed], "what": "smoothed lid against Ghia's lid"}
+        store.append({**record, "record_id": f"p1-{seed}-gap", "created_utc": f"2026-01-03T00:0{seed}:00+00:00",
+                      "info": {**record["info"], "modelling_gap": gap}}, store.trace(record))
+    reports = tmp_path / "reports"
+    report = write_report(store, reports / "toy")
+    row = "floor: smoothed lid against Ghia's lid, rel L2 4.20e-02 (pinn)"  # the median over seeds
+    verdicts = _verdicts(report)
+    assert verdicts["omega2=1"]["floors"] == [row] and verdicts["omega2=4"]["floors"] == []
+    assert f"- {verdicts['omega2=1']['line']}\n  - {row}\n" in report.read_text()
+    write_index(reports)
+    index = (reports / "index.md").read_text()
+    assert f"- {verdicts['omega2=1']['line']}\n  - {row}\n" in index and "final 8.00e-04, floor 4.20e-02" in index
+
+
+def _board_store(tmp_path: Path) -> Store:
+    """Three settings of one problem: SciML 20x slower to 1e-3 (omega2=1), 7x faster (omega2=2, the classical method
+    slow), and never below 0.5 (omega2=3); and omega2=2 again measured side by side in a second store."""
+    store = Store(tmp_path / "store")
+    for omega2, wall, final in ((1.0, [0.0, 1.0, 2.0, 5.0], 8e-4), (2.0, [0.0, 1.0, 2.0, 4.0], 8e-4), (3.0, [0.0, 1.0, 2.0, 3.0], 0.5)):
+        for seed in range(3):
+            errors = [1.0, 0.05, 0.005, final] if final < 0.1 else [1.0, 0.9, 0.7, final]
+            store.append(_record(f"p{omega2:g}-{seed}", label="pinn", seed=seed, omega2=omega2, final=final), _trace(wall, errors))
+        walls = [0.05, 0.1, 0.4] if omega2 != 2.0 else [5.0, 20.0, 49.0]
+        store.append(_record(f"c{omega2:g}", label="cheb", omega2=omega2, classical=True, final=1e-6),
+                     _trace(walls, [0.05, 0.005, 1e-6], steps=[8, 16, 32]))
+    return store
+
+
+def test_scoreboard_has_one_row_per_setting_from_the_verdicts_and_a_figure(tmp_path: Path) -> None:
+    from parity.report import scoreboard
+
+    store, reports = _board_store(tmp_path), tmp_path / "reports"
+    write_report(store, reports / "toy")
+    shared = Store(tmp_path / "shared")
+    for path in store.records_dir.glob("*.json"):
+        record = json.loads(path.read_text())
+        if record["problem_params"]["omega2"] == 2.0:
+            shared.append({**record, "concurrency": 2}, store.trace(record))
+    write_report(shared, reports / "shared")
+    write_index(reports)
+    entries = index_entries(reports)
+    board, left_out = scoreboard.rows(entries, "index.md")
+    assert [(row["report"], row["setting"]) for row in board] == [
+        ("shared", ""), ("toy", "omega2=1"), ("toy", "omega2=2"), ("toy", "omega2=3")]
+    assert left_out == []
+    by_key = {(row["report"], row["setting"]): row for row in board}
+    verdicts = {(e["name"], v["setting"]): v for e in entries for v in e["verdicts"]}
+    for key, row in by_key.items():  # the numbers are the verdicts' own
+        if finite(row["sciml_s"]):
+            i = verdicts[key]["thresholds"].index(row["eps"])
+            assert (row["classical_s"], row["sciml_s"]) == (verdicts[key]["classical"]["time_s"][i], verdicts[key]["sciml"]["time_s"][i])
+    slow, fast, never, shared_row = by_key["toy", "omega2=1"], by_key["toy", "omega2=2"], by_key["toy", "omega2=3"], by_key["shared", ""]
+    # cost = setup 1 + compile 2 + wall: SciML reaches 1e-3 at 8 s (omega2=1) and 7 s (omega2=2); cheb at 0.4 s and 49 s
+    assert (slow["eps"], slow["ratio"], slow["winner"]) == (1e-3, "SciML 20× slower", "classical")
+    assert (fast["eps"], fast["ratio"], fast["winner"]) == (1e-3, "SciML 7× faster", "SciML")
+    assert never["ratio"] == "—" and never["winner"] == "classical" and "does not reach 1e-1 (final 5.00e-01)" in never["sciml"]
+    assert shared_row["ratio"] == "withheld †" and shared_row["winner"] == "SciML †"  # 7x: more than side by side inflates
+    assert not shared_row["alone"] and slow["alone"]
+    index = (reports / "index.md").read_text()
+    assert index.index("## Scoreboard") < index.index("## Reports") and "](scoreboard.png)" in index
+    assert "| 3 | [toy](toy/index.md) | omega2=2 | cheb: 1e-3 in 49 s | pinn: 1e-3 in 7 s (final 8.00e-04) | SciML 7× faster | SciML |" in index
+    assert (reports / "scoreboard.png").stat().st_size > 10_000
+    assert 'src="scoreboard.png"' in (reports / "index.html").read_text()
+
+
+def test_scoreboard_winner_of_inverse_and_operator_settings_follows_quality_and_cost() -> None:
+    from parity.report import scoreboard
+    from parity.report.verdict import verdicts
+
+    runs = _reconstruction_runs([
+        ("TV", "classical", 31.0, 10.0, 0.5, 30), ("LGD", "sciml", 32.0, 100.0, 0.01, 30),
+        ("TV", "classical", 28.0, 10.0, 0.5, 10), ("LGD", "sciml", 27.9, 100.0, 0.01, 10)])
+    board, _ = scoreboard.rows([{"name": "ct", "verdicts": verdicts(runs, {})}], "index.md")
+    above, below = {row["setting"]: row for row in board}["angles=30"], {row["setting"]: row for row in board}["angles=10"]
+    assert above["winner"] == "learned after 184 images" and above["gain_db"] == pytest.approx(1.0)
+    assert above["ratio"] == "break-even after 184 images (+1.00 dB)" and above["cost_ratio"] == pytest.approx(0.02)
+    assert below["winner"] == "classical" and below["ratio"] == "does not reach TV's quality (-0.10 dB)"
+    surrogate = {"label": "FNO", "rel_l2": 0.03, "instance_s": 0.01, "one_off_s": 100.0, "classical_resolution": 32.0,
+                 "classical_rel_l2": 0.02, "classical_instance_s": 0.002, "break_even": math.inf}
+    operator = {"problem": "darcy", "setting": "", "kind": "operator", "alone": True, "side_by_side": "",
+                "classical": {"label": "P1", "finest_resolution": 256.0, "finest_rel_l2": 1e-3, "finest_instance_s": 0.1}, "sciml": surrogate}
+    cheaper = {**operator, "sciml": {**surrogate, "instance_s": 0.001, "break_even": 100.0 / 0.001}}
+    board, _ = scoreboard.rows([{"name": "op", "verdicts": [operator, cheaper]}], "index.md")
+    assert (board[0]["winner"], board[0]["ratio"]) == ("classical", "surrogate 5× slower per instance: never repays its one-off cost")
+    assert (board[1]["winner"], board[1]["ratio"]) == ("SciML after 100,000 instances", "break-even after 100,000 instances")
 
 
 def test_inverse_verdict_gives_quality_cost_and_break_even() -> None:
@@ -441,8 +583,11 @@ def test_index_lists_every_report_with_its_verdict_lines(store: Store, tmp_path:
     assert main(["report", "--index-only", "--reports-dir", str(reports)]) == 0
     lines = [v["line"] for v in _verdicts(first).values()]
     index = (reports / "index.md").read_text()
-    assert "## [toy](toy/index.md) (toy report)" in index and "## [cheb_only](cheb_only/index.md)\n" in index
-    assert index.index("cheb_only") < index.index("[toy]")
+    assert "### [toy](toy/index.md) (toy report)" in index and "### [cheb_only](cheb_only/index.md)\n" in index
+    reports_section = index.split("## Reports")[1]
+    assert reports_section.index("cheb_only") < reports_section.index("[toy]")
+    assert "| 1 | [toy](toy/index.md) | omega2=1 | cheb: 1e-3 in 0.004 s | pinn: 1e-3 in 43 s (final 8.00e-04) | SciML 11,000× slower | classical |" in index
+    assert "Not on the scoreboard (one side missing): cheb_only: toy omega2=1 (no SciML result)" in index
     assert "9 records; git commit abc123; date 2026-01-01 to 2026-01-02." in index
     for line in lines:
         assert f"- {line}" in index
@@ -529,3 +674,27 @@ def test_ablation_section_compares_each_variant_with_the_full_recipe_and_the_pla
 
 def test_report_without_a_recipe_has_no_ablation_section(store: Store, tmp_path: Path) -> None:
     assert "## Ablation" not in write_report(store, tmp_path / "out", title="t", description="").read_text()
+
+
+def test_the_readme_shows_the_committed_scoreboard_headline() -> None:
+    """The README's answer is the scoreboard's own headline, which scripts/regenerate-reports copies from reports/index.md."""
+    from parity.report.index import headline_of
+
+    root = Path(__file__).resolve().parents[1]
+    headline = headline_of((root / "reports" / "index.md").read_text())
+    assert headline.startswith("| problems | settings | classical wins |")
+    readme = (root / "README.md").read_text()
+    assert headline in readme and "](reports/scoreboard.png)" in readme and (root / "reports" / "scoreboard.png").exists()
+
+
+def test_copy_headline_replaces_the_readme_table_after_its_mark(tmp_path: Path) -> None:
+    from parity.report.index import HEADLINE_MARK, copy_headline
+
+    index, readme = tmp_path / "index.md", tmp_path / "README.md"
+    index.write_text("# Parity reports\n\nintro\n\n## Scoreboard\n\n| problems | n |\n| --- | --- |\n| forward | 3 |\n\n| # | rows |\n")
+    readme.write_text(f"# Parity\n\n{HEADLINE_MARK}\n| problems | n |\n| --- | --- |\n| forward | 2 |\n| inverse | 1 |\n\nAfter.\n")
+    copy_headline(index, readme)
+    assert readme.read_text() == f"# Parity\n\n{HEADLINE_MARK}\n| problems | n |\n| --- | --- |\n| forward | 3 |\n\nAfter.\n"
+    readme.write_text("# Parity\n")
+    with pytest.raises(ValueError, match="has no line"):
+        copy_headline(index, readme)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from parity.report import analysis
+from parity.report.alone import measured_alone
 from parity.report.text import error_text, pipe_table, seconds_text
 
 ONE_OFF = ("data_s", "setup_s", "compile_s", "train_s")
@@ -96,13 +97,16 @@ def verdicts(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame]) -> list[dic
         sides = {
             "classical": None if finest is None else {
                 "label": classical["label"].iloc[0], "finest_resolution": float(finest["step"]), "finest_rel_l2": float(finest["rel_l2"]),
-                "finest_instance_s": float(finest["cost"]), "concurrency": sorted(set(analysis.concurrency(classical).tolist()))},
+                "finest_instance_s": float(finest["cost"])},
             "sciml": None if best is None else {
-                **{key: (value.item() if hasattr(value, "item") else value) for key, value in best.items() if key not in ("problem", "setting")},
-                "concurrency": sorted(set(analysis.concurrency(chosen[chosen["label"] == best["label"]]).tolist()))},
+                key: (value.item() if hasattr(value, "item") else value) for key, value in best.items() if key not in ("problem", "setting")},
         }
-        comparable = sides["classical"] is None or sides["sciml"] is None or sides["classical"]["concurrency"] == sides["sciml"]["concurrency"]
-        out.append({"problem": problem, "setting": setting, "kind": "operator", **sides, "comparable": comparable})
+        compared = chosen[chosen["label"].isin([side["label"] for side in sides.values() if side is not None])]
+        measured = measured_alone(compared, runs)
+        if sides["sciml"] is not None and not measured.alone:
+            sides["sciml"]["break_even"] = math.nan
+        out.append({"problem": problem, "setting": setting, "kind": "operator", **sides, "alone": measured.alone,
+                    "side_by_side": measured.reason})
     return out
 
 
@@ -126,7 +130,7 @@ def clauses(verdict: Mapping[str, Any]) -> list[str]:
         return [*out, short]
     out.append(f"{classical['label']} reaches it at resolution {sciml['classical_resolution']:.0f} ({error_text(sciml['classical_rel_l2'])}) in "
                f"{seconds_text(sciml['classical_instance_s'])} per instance")
-    if verdict["comparable"]:
+    if verdict["alone"]:
         out.append("the surrogate never repays its one-off cost (not faster per instance)" if math.isinf(sciml["break_even"])
                    else f"the surrogate repays its one-off cost after {math.ceil(sciml['break_even']):,} instances")
     return out

@@ -16,7 +16,7 @@ import pandas as pd
 
 from parity.report import analysis, operator_learning
 from parity.report.plots import Plot
-from parity.report.text import error_text, pipe_table, seconds_text
+from parity.report.text import eps_text, error_text, finite, pipe_table, seconds_text, times_text
 from parity.report.verdict import Verdict
 
 ENV_COLUMNS = {
@@ -170,6 +170,15 @@ VERDICT_EXPLANATION = {
 }
 
 
+MEASURED_EXPLANATION = (
+    "A line whose seconds (any seed of either method) were measured while other work shared the machine says so: its "
+    "placement ran several cases at once, its run overlapped another of the report's, or it falls in a period known to have "
+    "been shared (`parity.report.alone.SHARED`); no time ratio or break-even is drawn from such seconds. A floor row under a "
+    "line is a method's modelling gap as its records state it: the error of the exact solution of the problem it was given, "
+    "against the reference it is scored on."
+)
+
+
 def _verdict_section(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> str:
     """The report's opening: one verdict line per problem setting, then the numbers behind the lines."""
     if not verdicts:
@@ -178,7 +187,7 @@ def _verdict_section(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> str:
     for problem in runs["problem"].unique():
         chosen = [v for v in verdicts if v["problem"] == problem]
         grouped = runs[runs["problem"] == problem]
-        parts += [f"### {problem}", "\n".join(f"- {verdict_line(v)}" for v in chosen)]
+        parts += [f"### {problem}", "\n".join(verdict_bullets(v) for v in chosen)]
         if chosen and chosen[0]["kind"] == "inverse":
             parts.append(_inverse_verdict_table(grouped, chosen))
         elif chosen and chosen[0]["kind"] == "operator":
@@ -189,19 +198,40 @@ def _verdict_section(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> str:
                       "Equal cost: the lowest error reached within each cost budget.", cost]
     kinds = [kind for kind in VERDICT_EXPLANATION if any(v["kind"] == kind for v in verdicts)]
     explanation = " ".join(VERDICT_EXPLANATION[kind] for kind in kinds)
-    return "\n\n".join([*parts, f"How the verdict is drawn: per problem and setting, the best classical method against the best SciML method. {explanation}"])
+    return "\n\n".join([*parts, f"How the verdict is drawn: per problem and setting, the best classical method against the best SciML method. "
+                                 f"{explanation} {MEASURED_EXPLANATION}"])
+
+
+def verdict_bullets(verdict: Verdict) -> str:
+    """The verdict line as a Markdown list item, with a floor row beneath it for each modelling gap."""
+    return bullets(verdict_line(verdict), floor_rows(verdict))
+
+
+def bullets(line: str, floors: Sequence[str]) -> str:
+    """A verdict line and its floor rows as a Markdown list item with sub-items (the report's and the index's)."""
+    return "\n".join([f"- {line}", *(f"  - {row}" for row in floors)])
 
 
 def verdict_line(verdict: Verdict) -> str:
-    """One factual sentence: the best classical method against the best SciML method at one setting."""
+    """One factual sentence: the best classical method against the best SciML method at one setting.
+
+    When any of its seconds were measured side by side it says so, and draws no ratio or break-even from them.
+    """
     name = f"{verdict['problem']} {verdict['setting']}" if verdict["setting"] else verdict["problem"]
     clause_of = {"forward": _forward_clauses, "inverse": _inverse_clauses, "operator": operator_learning.clauses}
     clauses = clause_of[verdict["kind"]](verdict)
-    if not verdict["comparable"]:
-        classical, sciml = verdict["classical"], verdict["sciml"]
-        clauses.append(f"seconds not compared: {classical['label']} was measured {_measured(classical['concurrency'])}, "
-                       f"{sciml['label']} {_measured(sciml['concurrency'])}")
+    if not verdict["alone"]:
+        clauses.append(f"{SIDE_BY_SIDE} ({verdict['side_by_side']}), so no time ratio or break-even is drawn from them")
     return f"{name}: {'; '.join(clauses)}."
+
+
+SIDE_BY_SIDE = "seconds measured side by side"
+
+
+def floor_rows(verdict: Verdict) -> list[str]:
+    """'floor: <what>, rel L2 <value> (<method>)' for each side whose records name a modelling gap."""
+    return [f"floor: {side['floor']['what']}, rel L2 {error_text(side['floor']['rel_l2'])} ({side['label']})"
+            for _, side in _sides(verdict) if side.get("floor")]
 
 
 def _forward_clauses(verdict: Verdict) -> list[str]:
@@ -212,13 +242,13 @@ def _forward_clauses(verdict: Verdict) -> list[str]:
     clauses = [f"{classical['label']} {_reaches(classical['time_s'][i], eps)}" if classical else "no classical result"]
     if sciml is None:
         return [*clauses, "no SciML result"]
-    reached = _finite(sciml["time_s"][i])
+    reached = finite(sciml["time_s"][i])
     if classical is None or not reached:
         clauses.append(f"best SciML ({sciml['label']}) {_reaches(sciml['time_s'][i], eps)}")
     else:
         clauses.append(f"best SciML ({sciml['label']}) in {seconds_text(sciml['time_s'][i])}{_speed(verdict['time_ratio'][i])}")
     budget = verdict["headline_budget_s"]
-    if _finite(budget):
+    if finite(budget):
         j = verdict["budgets_s"].index(budget)
         clauses.append(f"at {seconds_text(budget)}, errors {error_text(classical['error'][j])} vs {error_text(sciml['error'][j])}")
     return clauses
@@ -234,7 +264,7 @@ def _inverse_clauses(verdict: Verdict) -> list[str]:
         return [*clauses, "no learned method"]
     clauses.append(f"best learned ({sciml['label']}) gets {_quality(sciml, verdict)} at {seconds_text(sciml['per_sample_s'])} per "
                    f"{unit} after {seconds_text(sciml['one_off_s'])} one-off{_training(sciml)}")
-    if classical is not None and verdict["comparable"]:
+    if classical is not None and verdict["alone"]:
         after = _break_even(sciml["break_even"], unit)
         clauses.append(f"never repays its one-off cost (not faster per {unit})" if after == "never" else f"repays its extra one-off cost {after}")
     return clauses
@@ -247,7 +277,7 @@ def _forward_verdict_tables(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> 
     for v in verdicts:
         for family, side in _sides(v):
             method = _group_cells(runs, (v["problem"], v["setting"], f"{family}: {side['label']}"))
-            times = [seconds_text(t) if _finite(t) else "not reached" for t in side["time_s"]]
+            times = [seconds_text(t) if finite(t) else "not reached" for t in side["time_s"]]
             budget = [_integer(side["steps"]), seconds_text(side["train_s"])] if family == "SciML" else ["—", "—"]
             accuracy.append([*method, error_text(side["final_rel_l2"]), *times, *budget])
             cost.append([*method, *map(error_text, side["error"])])
@@ -261,14 +291,14 @@ def _ratio_cells(verdict: Verdict) -> list[str]:
     """SciML time / classical time per ε, or why there is none."""
     cells = []
     for eps, ratio, c, s in zip(verdict["thresholds"], verdict["time_ratio"], verdict["classical"]["time_s"], verdict["sciml"]["time_s"]):
-        if not verdict["comparable"]:
-            cells.append("not compared (measured differently)")
-        elif not _finite(s):
-            cells.append(f"SciML never reached {_eps(eps)}")
-        elif not _finite(c):
-            cells.append(f"classical never reached {_eps(eps)}")
+        if not finite(s):
+            cells.append(f"SciML never reached {eps_text(eps)}")
+        elif not finite(c):
+            cells.append(f"classical never reached {eps_text(eps)}")
+        elif not verdict["alone"]:
+            cells.append(f"withheld ({SIDE_BY_SIDE})")
         else:
-            cells.append(f"{_times(ratio)}×")
+            cells.append(f"{times_text(ratio)}×")
     return cells
 
 
@@ -280,7 +310,9 @@ def _inverse_verdict_table(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> s
     for v in verdicts:
         for family, side in _sides(v):
             learned = family == "SciML"
-            break_even = _break_even(side["break_even"], unit) if learned and v["classical"] is not None and v["comparable"] else "—"
+            break_even = _break_even(side["break_even"], unit) if learned and v["classical"] is not None and v["alone"] else "—"
+            if learned and v["classical"] is not None and not v["alone"]:
+                break_even = f"withheld ({SIDE_BY_SIDE})"
             budget = [_integer(side["steps"]), seconds_text(side["train_s"]), _integer(side["n_train"])] if learned else ["—"] * 3
             rows.append([*_group_cells(runs, (v["problem"], v["setting"], f"{family}: {side['label']}")),
                          *(_fixed(side[m], QUALITY_HEADERS[m][1]) for m in quality), seconds_text(side["per_sample_s"]),
@@ -301,22 +333,22 @@ def _method_headers(runs: pd.DataFrame) -> list[str]:
 
 def _training(side: Mapping[str, Any]) -> str:
     """The training budget a learned method used, as far as its records say: ' (800 steps, 303 s training, 1000 samples)'."""
-    parts = [f"{side['steps']:.0f} steps" if _finite(side["steps"]) else "",
-             f"{seconds_text(side['train_s'])} training" if _finite(side["train_s"]) and side["train_s"] > 0 else "",
-             f"{side['n_train']:.0f} training samples" if _finite(side["n_train"]) else ""]
+    parts = [f"{side['steps']:.0f} steps" if finite(side["steps"]) else "",
+             f"{seconds_text(side['train_s'])} training" if finite(side["train_s"]) and side["train_s"] > 0 else "",
+             f"{side['n_train']:.0f} training samples" if finite(side["n_train"]) else ""]
     shown = [part for part in parts if part]
     return f" ({', '.join(shown)})" if shown else ""
 
 
 def _speed(ratio: float) -> str:
     """SciML time / classical time in words: ' (24,000× slower)', ' (3× faster)', or '' when there is no ratio."""
-    if not _finite(ratio):
+    if not finite(ratio):
         return ""
-    return f" ({_times(ratio)}× slower)" if ratio >= 1 else f" ({_times(1 / ratio)}× faster)"
+    return f" ({times_text(ratio)}× slower)" if ratio >= 1 else f" ({times_text(1 / ratio)}× faster)"
 
 
 def _reaches(seconds: float, eps: float) -> str:
-    return f"reaches {_eps(eps)} in {seconds_text(seconds)}" if _finite(seconds) else f"never reaches {_eps(eps)}"
+    return f"reaches {eps_text(eps)} in {seconds_text(seconds)}" if finite(seconds) else f"never reaches {eps_text(eps)}"
 
 
 def _quality(side: Mapping[str, Any], verdict: Verdict) -> str:
@@ -332,7 +364,7 @@ def _quality(side: Mapping[str, Any], verdict: Verdict) -> str:
 
 def _break_even(images: float, unit: str) -> str:
     """When a learned method's extra one-off cost is repaid: 'after 2,039 images', 'from the first image' or 'never'."""
-    if not _finite(images):
+    if not finite(images):
         return "never"
     count = math.ceil(images)
     return f"from the first {unit}" if count == 0 else f"after {count:,} {unit}{'s' if count != 1 else ''}"
@@ -343,29 +375,11 @@ def _sample_unit(verdict: Verdict) -> str:
     return "image" if "psnr" in verdict["quality"] else "model"
 
 
-def _measured(concurrency: Sequence[int]) -> str:
-    if list(concurrency) == [1]:
-        return "alone"
-    return f"with {'/'.join(map(str, concurrency))} cases running side by side"
-
-
-def _eps(eps: float) -> str:
-    """A threshold as 1e-3 (the tables' headers say 1e-03)."""
-    mantissa, exponent = f"{eps:.0e}".split("e")
-    return f"{mantissa}e{int(exponent)}"
-
-
-def _times(ratio: float) -> str:
-    """A ratio to two significant figures, with thousands separators (24,000; 7.1)."""
-    rounded = float(f"{ratio:.2g}")
-    return f"{rounded:,.0f}" if rounded >= 10 else f"{rounded:g}"
-
-
 def _fixed(value: float, fmt: str | None) -> str:
     """``value`` in a quality measure's format (None: as an error, 1.23e-02)."""
     if fmt is None:
         return error_text(value)
-    return fmt.format(value) if _finite(value) else "—"
+    return fmt.format(value) if finite(value) else "—"
 
 
 def is_scaling_plot(plot: Plot) -> bool:
@@ -387,7 +401,7 @@ def _scaling(table: pd.DataFrame) -> str:
         if r["scaling"] == "weak" and r["row_setting"]:
             notes.append(r["row_setting"])
         if r["simulated"]:
-            cpus = f" sharing {r['cpu_count']:.0f} cores" if _finite(r["cpu_count"]) and r["cpu_count"] > 0 else ""
+            cpus = f" sharing {r['cpu_count']:.0f} cores" if finite(r["cpu_count"]) and r["cpu_count"] > 0 else ""
             notes.append(f"XLA-simulated devices{cpus}")
         if r["oversubscribed"]:
             notes.append(f"oversubscribed ({r['device_count']} ranks > {r['cpu_count']:.0f} cores)")
@@ -406,16 +420,16 @@ def _scaling(table: pd.DataFrame) -> str:
 
 
 def _ratio(value: float, unit: str) -> str:
-    return f"{value:.2f}{unit}" if _finite(value) else "—"
+    return f"{value:.2f}{unit}" if finite(value) else "—"
 
 
 def _percent(value: float) -> str:
-    return f"{100 * value:.0f}%" if _finite(value) else "—"
+    return f"{100 * value:.0f}%" if finite(value) else "—"
 
 
 def _bytes(value: float) -> str:
     """Bytes in B, kB, MB, GB (powers of 1000)."""
-    if not _finite(value):
+    if not finite(value):
         return "—"
     for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if abs(value) >= size:
@@ -476,7 +490,7 @@ def _time_to_accuracy(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame]) ->
     table = analysis.time_to_accuracy_table(runs, curves)
 
     def cell(row: pd.Series) -> str:
-        if not _finite(row["median_s"]):
+        if not finite(row["median_s"]):
             return f"not reached ({row['reached']}/{row['n']})"
         return f"{seconds_text(row['median_s'])} ({row['reached']}/{row['n']})"
 
@@ -510,7 +524,7 @@ def _final(runs: pd.DataFrame) -> str:
                "train / solve", "inference", "steps", "steps/s", "n_params"]
     rows = []
     for _, r in table.iterrows():
-        work = r["train_s"] if _finite(r["train_s"]) and r["train_s"] > 0 else r["solve_s"]  # FWI records train_s = 0
+        work = r["train_s"] if finite(r["train_s"]) and r["train_s"] > 0 else r["solve_s"]  # FWI records train_s = 0
         rows.append([
             *_group_cells(runs, tuple(r[analysis.GROUP])), r["n"], _statuses(r["statuses"]),
             _spread(r, "rel_l2"), _spread(r, "norm_l1"), seconds_text(r["setup_s"]), seconds_text(r["compile_s"]),
@@ -535,7 +549,7 @@ def _reconstruction(runs: pd.DataFrame) -> str:
         else:
             break_even = f"{math.ceil(r['break_even'])} images (vs {r['versus']})"
         cells = [_spread(r, m) if QUALITY_HEADERS[m][1] is None else _spread_fixed(r, m, QUALITY_HEADERS[m][1]) for m in quality]
-        solves = [_integer(r["wave_solves"]) if _finite(r["wave_solves"]) else "—"] if with_solves else []
+        solves = [_integer(r["wave_solves"]) if finite(r["wave_solves"]) else "—"] if with_solves else []
         rows.append([*_group_cells(runs, tuple(r[analysis.GROUP])), r["n"], *cells, seconds_text(r["one_off_s"]),
                      seconds_text(r["per_image_s"]), *solves, break_even])
     return pipe_table(headers, rows)
@@ -543,7 +557,7 @@ def _reconstruction(runs: pd.DataFrame) -> str:
 
 def _spread_fixed(row: pd.Series, col: str, fmt: str) -> str:
     median, low, high = row[col], row[f"{col}_min"], row[f"{col}_max"]
-    if not _finite(median):
+    if not finite(median):
         return "—"
     return fmt.format(median) if low == high else f"{fmt.format(median)} [{fmt.format(low)}–{fmt.format(high)}]"
 
@@ -576,7 +590,7 @@ def _failures(runs: pd.DataFrame) -> str:
     failed = analysis.failures(runs)
     if failed.empty:
         return "None: every run finished with status ok."
-    rows = [[r["problem"], r["setting"] or "—", r["label"], int(r["seed"]) if _finite(r["seed"]) else "—", r["status"], r["first_line"] or "—"]
+    rows = [[r["problem"], r["setting"] or "—", r["label"], int(r["seed"]) if finite(r["seed"]) else "—", r["status"], r["first_line"] or "—"]
             for _, r in failed.iterrows()]
     return pipe_table(["problem", "parameters", "label", "seed", "status", "message"], rows)
 
@@ -599,7 +613,7 @@ def _group_cells(runs: pd.DataFrame, key: tuple[str, str, str]) -> list[str]:
 
 def _spread(row: pd.Series, col: str) -> str:
     median, low, high = row[col], row[f"{col}_min"], row[f"{col}_max"]
-    if not _finite(median) or low == high:
+    if not finite(median) or low == high:
         return error_text(median)
     return f"{error_text(median)} [{error_text(low)}–{error_text(high)}]"
 
@@ -610,16 +624,9 @@ def _statuses(counts: Mapping[str, int]) -> str:
 
 
 def _integer(value: float) -> str:
-    return f"{value:.0f}" if _finite(value) else "—"
+    return f"{value:.0f}" if finite(value) else "—"
 
 
 def _distinct(values: pd.Series) -> str:
     names = sorted({v for v in values if v}) or ["unknown"]
     return ", ".join(names)
-
-
-def _finite(value: Any) -> bool:
-    try:
-        return math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False

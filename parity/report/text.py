@@ -7,7 +7,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 
-def _finite(value: Any) -> bool:
+def finite(value: Any) -> bool:
+    """Whether ``value`` is a finite number (None, NaN, infinities and text are not)."""
     try:
         return math.isfinite(float(value))
     except (TypeError, ValueError):
@@ -15,12 +16,24 @@ def _finite(value: Any) -> bool:
 
 
 def error_text(value: float) -> str:
-    return "—" if not _finite(value) else f"{value:.2e}"
+    return "—" if not finite(value) else f"{value:.2e}"
+
+
+def eps_text(eps: float) -> str:
+    """A threshold as 1e-3 (the tables' headers say 1e-03)."""
+    mantissa, exponent = f"{eps:.0e}".split("e")
+    return f"{mantissa}e{int(exponent)}"
+
+
+def times_text(ratio: float) -> str:
+    """A ratio to two significant figures, with thousands separators (24,000; 7.1)."""
+    rounded = float(f"{ratio:.2g}")
+    return f"{rounded:,.0f}" if rounded >= 10 else f"{rounded:g}"
 
 
 def seconds_text(value: float) -> str:
     """Three significant digits, without an exponent above 1e-4 s."""
-    if not _finite(value):
+    if not finite(value):
         return "—"
     return f"{value:.0f} s" if abs(value) >= 100 else f"{value:.3g} s"
 

@@ -15,12 +15,17 @@ import numpy as np
 import pandas as pd
 
 from parity.report import analysis, operator_learning
+from parity.report.alone import measured_alone
 
 Verdict = dict[str, Any]
 """One problem setting: ``problem``, ``setting``, ``kind`` ("forward", "inverse" or "operator"), ``classical`` and ``sciml``
-(the best method's numbers, or None when the family has no result there), ``comparable`` (whether their seconds
-were measured alike), and the levels compared: forward ``thresholds``, ``time_ratio``, ``budgets_s``,
-``headline_eps``, ``headline_budget_s``; inverse ``quality`` (the metric names)."""
+(the best method's numbers, or None when the family has no result there; with ``floor`` where its records name a
+modelling gap), ``alone`` (whether every second of theirs was measured alone) and ``side_by_side`` (why not, or ''),
+and the levels compared: forward ``thresholds``, ``time_ratio``, ``budgets_s``, ``headline_eps``,
+``headline_budget_s``; inverse ``quality`` (the metric names). Ratios and break-even counts are NaN unless ``alone``."""
+
+GAP = "info.modelling_gap."
+"""Record columns of a modelling gap: ``rel_l2`` (the method's problem against the reference it is scored on) and ``what``."""
 
 FAMILIES = ("classical", "sciml")
 
@@ -41,7 +46,7 @@ def forward_verdicts(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame]) -> 
     counting as the worst) with its times to the report's thresholds and errors at its budgets.
 
     ``time_ratio`` is SciML time / classical time at each threshold: NaN where either never got
-    there or where their seconds were not measured alike (see ``comparable``).
+    there or where any of their seconds were measured side by side (see ``alone``).
     """
     finals = _with_final_error(analysis.final_table(runs), runs)
     times = analysis.time_to_accuracy_table(runs, curves)
@@ -56,12 +61,12 @@ def forward_verdicts(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame]) -> 
                 **_method(best, runs), "final_rel_l2": best["final_error"],
                 "time_s": list(_of(times, best)["median_s"]), "error": list(_of(errors, best)["median"]),
             }
-        comparable = _comparable(sides)
-        verdict: Verdict = {"problem": problem, "setting": setting, "kind": "forward", **sides, "comparable": comparable,
-                            "thresholds": list(analysis.THRESHOLDS), "budgets_s": list(budgets)}
-        verdict["time_ratio"] = _time_ratio(sides) if comparable else [np.nan] * len(analysis.THRESHOLDS)
+        measured = measured_alone(_records(runs, sides, problem, setting), runs)
+        verdict: Verdict = {"problem": problem, "setting": setting, "kind": "forward", **sides, "alone": measured.alone,
+                            "side_by_side": measured.reason, "thresholds": list(analysis.THRESHOLDS), "budgets_s": list(budgets)}
+        verdict["time_ratio"] = _time_ratio(sides) if measured.alone else [np.nan] * len(analysis.THRESHOLDS)
         verdict["headline_eps"] = _headline_eps(sides)
-        verdict["headline_budget_s"] = _headline_budget(sides, budgets) if comparable else np.nan
+        verdict["headline_budget_s"] = _headline_budget(sides, budgets) if measured.alone else np.nan
         out.append(verdict)
     return out
 
@@ -69,7 +74,7 @@ def forward_verdicts(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame]) -> 
 def inverse_verdicts(runs: pd.DataFrame) -> list[Verdict]:
     """Per setting, the best classical and the best learned reconstruction (as the reconstruction table ranks
     them) with their quality, per-sample and one-off cost, and the learned method's break-even against
-    that classical method (NaN where their seconds were not measured alike)."""
+    that classical method (NaN where any of their seconds were measured side by side)."""
     table = analysis.reconstruction_table(runs)
     quality = analysis.reconstruction_quality(runs)
     finals = analysis.final_table(runs)
@@ -82,11 +87,11 @@ def inverse_verdicts(runs: pd.DataFrame) -> list[Verdict]:
                 **_method(_of(finals, best).iloc[0], runs), **{metric: best[metric] for metric in quality},
                 "per_sample_s": best["per_image_s"], "one_off_s": best["one_off_s"], "break_even": best["break_even"],
             }
-        comparable = _comparable(sides)
-        if sides["sciml"] is not None and not comparable:
+        measured = measured_alone(_records(runs, sides, problem, setting), runs)
+        if sides["sciml"] is not None and not measured.alone:
             sides["sciml"]["break_even"] = np.nan
-        out.append({"problem": problem, "setting": setting, "kind": "inverse", **sides, "comparable": comparable,
-                    "quality": list(quality)})
+        out.append({"problem": problem, "setting": setting, "kind": "inverse", **sides, "alone": measured.alone,
+                    "side_by_side": measured.reason, "quality": list(quality)})
     return out
 
 
@@ -100,25 +105,37 @@ def _with_final_error(finals: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _method(row: pd.Series, runs: pd.DataFrame) -> dict[str, Any]:
-    """What every side states: its label, the SciML budget it used, and how its seconds were measured."""
+    """What every side states: its label, the SciML budget it used, and its modelling gap (``floor``) if any."""
     group = _of(runs, row)
     column = analysis.PARAM_PREFIX + "n_train"  # an inverse problem's training samples
     n_train = pd.to_numeric(group[column], errors="coerce").median() if column in group else np.nan
-    return {"label": row["label"], "steps": row["steps"], "train_s": row["train_s"], "n_train": n_train,
-            "concurrency": sorted(set(analysis.concurrency(group).tolist()))}
+    return {"label": row["label"], "steps": row["steps"], "train_s": row["train_s"], "n_train": n_train, "floor": floor(group)}
+
+
+def floor(group: pd.DataFrame) -> dict[str, Any] | None:
+    """A method's modelling gap as its records state it (``info["modelling_gap"]``): ``what`` and the median ``rel_l2``.
+
+    The error of the exact solution of the problem the method was given, against the reference it is
+    scored on: no score of that method can go below it. None when its records name no gap.
+    """
+    if GAP + "rel_l2" not in group:
+        return None
+    gaps = pd.to_numeric(group[GAP + "rel_l2"], errors="coerce").dropna()
+    if gaps.empty:
+        return None
+    what = group[GAP + "what"].dropna().astype(str) if GAP + "what" in group else pd.Series(dtype=str)
+    return {"rel_l2": float(gaps.median()), "what": ", ".join(dict.fromkeys(what)) or "modelling gap"}
+
+
+def _records(runs: pd.DataFrame, sides: Mapping[str, Any], problem: str, setting: str) -> pd.DataFrame:
+    """The records (all seeds) of the verdict's methods: the ones whose seconds it compares."""
+    labels = [side["label"] for side in sides.values() if side is not None]
+    return runs[(runs["problem"] == problem) & (runs["setting"] == setting) & runs["label"].isin(labels)]
 
 
 def _of(table: pd.DataFrame, row: pd.Series) -> pd.DataFrame:
     """The rows of ``table`` in ``row``'s group (problem, setting, label)."""
     return table[(table[analysis.GROUP] == row[analysis.GROUP].to_numpy()).all(axis=1)]
-
-
-def _comparable(sides: Mapping[str, Any]) -> bool:
-    """Whether both sides' seconds were measured alike: alone, or with the same number of cases side by side."""
-    classical, sciml = sides["classical"], sides["sciml"]
-    if classical is None or sciml is None:
-        return True
-    return classical["concurrency"] == sciml["concurrency"] and len(classical["concurrency"]) == 1
 
 
 def _time_ratio(sides: Mapping[str, Any]) -> list[float]:

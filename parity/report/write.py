@@ -24,7 +24,7 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
     report, such as the README's default one, does not change a committed file.
     """
     try:
-        runs = analysis.select_runs(load_records(store.root), case_keys, problem)
+        runs = analysis.select_runs(load_records(store.root).assign(store=Path(store.root).name), case_keys, problem)
     except ValueError as exc:
         raise ValueError(f"cannot write report from store {store.root}: {exc}") from exc
     curves = {r["record_id"]: analysis.cost_curve(r, store.trace(r)) for _, r in runs.iterrows()}
@@ -60,7 +60,7 @@ def _write_verdict_file(out_dir: Path, runs: pd.DataFrame, verdicts: Sequence[ve
     content = {
         "name": out_dir.name, "title": title, "records": len(runs), "commits": render.commits_text(runs),
         "dates": render.dates_text(runs), "side_by_side": render.side_by_side_text(runs),
-        "verdicts": [{"line": render.verdict_line(v), **v} for v in verdicts],
+        "verdicts": [{"line": render.verdict_line(v), "floors": render.floor_rows(v), **v} for v in verdicts],
     }
     text = json.dumps(_json_ready(content), indent=1, allow_nan=False, ensure_ascii=False)
     (out_dir / index.VERDICT_FILE).write_text(text + "\n", encoding="utf-8")
