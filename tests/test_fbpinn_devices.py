@@ -117,7 +117,9 @@ def test_solve_records_its_layout_and_predicts_in_the_callers_order(runs: dict) 
     assert runs["one_level/1"]["info"]["comm_bytes_per_step"] == 0  # one device exchanges nothing
     for count in (1, 2):
         values = np.array(runs[f"one_level/{count}"]["values"])
-        np.testing.assert_array_equal(np.array(runs[f"one_level/{count}"]["reversed"]), values[::-1])
+        # the test points come from the checkpoints' program, reordered points from the general one: equal to float32
+        # rounding (3.6e-7 measured), where a wrong order is off by O(1)
+        np.testing.assert_allclose(np.array(runs[f"one_level/{count}"]["reversed"]), values[::-1], rtol=0, atol=1e-5)
 
 
 def test_only_halo_points_are_communicated(runs: dict) -> None:
