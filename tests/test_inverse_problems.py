@@ -46,10 +46,26 @@ def test_ct_noise_levels_and_exact_data(tmp_path: Path, monkeypatch: pytest.Monk
     discrete = np.asarray(clean.operator().forward(truth.astype(np.float32)))
     mismatch = np.linalg.norm(discrete - exact) / np.linalg.norm(exact)
     assert 1e-4 < mismatch < 0.05
-    counts = ParallelBeamCT2D(image_size=64, angles=20, noise_model="poisson", photons=1e4).simulate(rng())[1]
-    assert np.std(counts - exact) / np.mean(np.abs(exact)) < 0.1
+    photons = 1e4
+    data = ParallelBeamCT2D(image_size=64, angles=20, noise_model="poisson", photons=photons).simulate(rng())[1]
+    _assert_poisson_counts(photons * np.exp(-data), expected=photons * np.exp(-exact))
     with pytest.raises(ParameterError, match="noise_model"):
         ParallelBeamCT2D(noise_model="uniform")
+
+
+def _assert_poisson_counts(counts: np.ndarray, expected: np.ndarray) -> None:
+    """Beer-Lambert's counts are whole numbers with mean and variance both the expected count.
+
+    z = (counts - expected) / sqrt(expected) has mean 0 and variance 1 for Poisson counts; over n
+    bins the sample mean of z has standard deviation 1/sqrt(n) and that of z^2 about sqrt(2/n)
+    (for Poisson, Var z^2 = 2 + 1/expected), so 5 of those cannot fail by chance, while no noise
+    (z^2 = 0), a count that ignores ``photons`` or Gaussian noise of another scale is far outside.
+    """
+    assert expected.min() > 100  # no zero counts, which the problem reads as 0.1 photons
+    np.testing.assert_allclose(counts, np.round(counts), rtol=1e-9)
+    z = ((counts - expected) / np.sqrt(expected)).ravel()
+    assert abs(z.mean()) < 5 / np.sqrt(z.size)
+    assert abs(np.mean(z**2) - 1) < 5 * np.sqrt(2 / z.size)
 
 
 def test_mri_masks_and_noise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -101,14 +101,29 @@ def test_fwi_halves_the_velocity_error_from_a_smoothed_start() -> None:
 
 
 def test_problem_splits_are_disjoint_and_data_come_from_the_finer_grid() -> None:
-    problem = SeismicFWI2D(model_size=24, shots=2, receivers=12, duration=0.3, noise=0.0, n_train=2, n_validation=1, n_test=1)
+    """The inversion grid's records differ from the observed (2x finer) ones by its discretisation error.
+
+    Where a misfit looks (traces ``near_offset`` or more from their source) that error is second
+    order (time steps and spacing halve together; the space stencil is 8th order): the difference
+    to 2x finer data is 4x the one between 2x and 4x finer data (4.3 measured), and 2e-3 of the
+    data. A time or receiver misalignment between the grids would leave a first-order or constant
+    part and break the ratio. The traces at a source's own node differ by ~19 % on every refinement:
+    they sample the 2D source's log-singular near field, which no grid resolves (why they are masked).
+    """
+    sizes = {"model_size": 24, "shots": 2, "receivers": 12, "duration": 0.3, "noise": 0.0, "n_train": 2, "n_validation": 1, "n_test": 1}
+    problem = SeismicFWI2D(**sizes)
     train, test = problem.dataset("train"), problem.dataset("test")
     assert train.observations.shape == (2, *problem.survey().data_shape)
     assert not np.allclose(train.truths[0], test.truths[0])
     assert np.all((train.truths >= 1.5) & (train.truths <= 4.5))
     coarse = problem.modeller().shot_records(test.truths[0])
-    difference = np.linalg.norm(coarse - test.observations[0]) / np.linalg.norm(test.observations[0])
-    assert 1e-4 < difference < 0.5  # the inversion grid cannot reproduce the data exactly, but nearly
+    finer = SeismicFWI2D(**sizes, refinement=4).dataset("test")
+    np.testing.assert_array_equal(finer.truths[0], test.truths[0])
+    mask = problem.survey().trace_mask()[:, None, :]
+    scale = np.linalg.norm(mask * finer.observations[0])
+    to_finer = np.linalg.norm(mask * (coarse - test.observations[0])) / scale
+    finer_to_finest = np.linalg.norm(mask * (test.observations[0] - finer.observations[0])) / scale
+    assert to_finer < 5e-3 and 3.0 < to_finer / finer_to_finest < 5.5, (to_finer, finer_to_finest)
     jax_records = np.asarray(problem.operator().forward(jnp.asarray(test.truths[0], jnp.float32)))
     assert np.max(np.abs(jax_records - coarse)) < 1e-4 * np.abs(coarse).max()  # the operator learned methods see is Devito's
     assert np.allclose(problem.prior_model()[:1], problem.prior_model())  # laterally constant
@@ -157,3 +172,32 @@ def test_fwi_through_the_harness_records_quality_cost_and_wave_solves(tiny_probl
     assert record["rel_l2"] < baseline["rel_l2"] and record["metrics"]["data_misfit"] < baseline["metrics"]["data_misfit"]
     assert 0 < record["metrics"]["data_misfit"] < 1 and record["reconstruction_s"] > 0
     assert record["info"]["wave_solves_per_model"] >= 2 * tiny_problem.shots * 3 * len(FullWaveformInversion().bands)
+
+
+@pytest.mark.slow
+def test_learned_fwi_beats_the_starting_model_on_test_models() -> None:
+    """Trained on 16 flat-layer models, scored on 8 held-out ones, seeds 0-2 (3 stages, 600 Adam steps).
+
+    Measured on a 2-core x86: velocity rel L2 0.1626, 0.1616, 0.1597 against the start's 0.1771
+    (0.91x in the median; the claim asks for 0.95x, and every seed below the start), and the
+    relative misfit of the reconstructions' own records to the test data 0.31, 0.32, 0.30 against
+    the start's 0.60 (claimed: under 0.7x). The stages are trained on velocity error alone, so
+    the data fit is an independent check that they move the models the way the physics does.
+    """
+    from parity.solvers.base import Budget, Evaluator
+    from parity.solvers.seismic.learned_fwi import LearnedFWI
+
+    problem = SeismicFWI2D(model_size=24, shots=2, receivers=12, duration=0.3, family="flat_layers", n_train=16, n_validation=4, n_test=8)
+    test = problem.dataset("test")
+    evaluator = Evaluator(test.observations, test.truths)  # velocity metrics only: no Devito run per checkpoint
+    start = StartingModel().solve(problem, Budget(steps=1), 0, evaluator, lambda *_: None)
+    start_models = start.predict(test.observations)
+    start_error, start_misfit = start.trace[-1].metrics["rel_l2"], problem.extra_metrics(start_models, test.truths)["data_misfit"]
+    errors, misfits = [], []
+    for seed in (0, 1, 2):
+        result = LearnedFWI(stages=3, width=8, validate_every=10).solve(problem, Budget(steps=600), seed, evaluator, lambda *_: None)
+        assert result.status == "ok" and result.predict is not None
+        errors.append(result.trace[-1].metrics["rel_l2"])
+        misfits.append(problem.extra_metrics(result.predict(test.observations), test.truths)["data_misfit"])
+    assert max(errors) < start_error and np.median(errors) < 0.95 * start_error, (errors, start_error)
+    assert max(misfits) < 0.7 * start_misfit, (misfits, start_misfit)

@@ -73,10 +73,19 @@ def test_fbpinn_beats_pinn_at_equal_steps(fbpinn_runs: list[SolveResult], proble
 
 @pytest.mark.slow
 def test_multilevel_fbpinn_beats_one_level_at_equal_steps(fbpinn_runs: list[SolveResult], problem: MultiScale1D, evaluator: Evaluator) -> None:
-    multilevel = FBPINN(levels=(1, 2, 4, 8, 16, 32)).solve(problem, Budget(steps=2000), 0, evaluator, silent)
-    assert multilevel.info["n_subdomains"] == 63
-    assert multilevel.trace[-1].metrics["rel_l2"] < 5e-2
-    assert multilevel.trace[-1].metrics["rel_l2"] < min(rel_l2_at(r, 2000) for r in fbpinn_runs)
+    """Seeds 0-2 at 1000 steps, measured on a 2-core x86: multilevel 1.8e-2, 1.8e-2, 2.7e-2; one level 0.185, 0.115, 0.160.
+
+    The medians differ 8.7x; the claim asks for 4x (seeds 3-4 too give no pair closer than 4.3x),
+    and the multilevel seeds stay 2x under 5e-2. A multilevel FBPINN whose coarse levels did
+    nothing would train like the one-level one. The learning-rate schedule does not depend on
+    the budget, so a 1000-step run is the 5000-step runs' first 1000 steps.
+    """
+    multilevel = [FBPINN(levels=(1, 2, 4, 8, 16, 32)).solve(problem, Budget(steps=1000), seed, evaluator, silent) for seed in (0, 1, 2)]
+    assert all(result.info["n_subdomains"] == 63 for result in multilevel)
+    multilevel_errors = [result.trace[-1].metrics["rel_l2"] for result in multilevel]
+    one_level_errors = [rel_l2_at(result, 1000) for result in fbpinn_runs]
+    assert max(multilevel_errors) < 5e-2, multilevel_errors
+    assert np.median(multilevel_errors) < np.median(one_level_errors) / 4, (multilevel_errors, one_level_errors)
 
 
 @dataclasses.dataclass(frozen=True)
