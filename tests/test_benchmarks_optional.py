@@ -3,12 +3,13 @@
 asv counts a benchmark as skipped only when its setup raises ``NotImplementedError``; any other
 error, or a ``NotImplementedError`` from the benchmark itself, is a failure and ``asv run`` exits 2.
 The benchmarks are driven here through asv's own discovery and setup calls, as ``asv run`` does,
-with the peers made unimportable (their ``sys.modules`` entries set to None).
+with the peers made unimportable.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.abc
 import itertools
 import math
 import sys
@@ -26,11 +27,22 @@ JAX_SPEED, TORCH_SPEED = 8.0, 2.0
 """Stand-in steps per second: the JAX training is not what these tests are about."""
 
 
+class _Absent(importlib.abc.MetaPathFinder):
+    """Finds the peers nowhere, as an environment without them would.
+
+    (A ``None`` entry in ``sys.modules`` would not do: SciPy takes any ``torch`` key there for PyTorch.)
+    """
+
+    def find_spec(self, name: str, path: object, target: object = None) -> None:
+        if name.split(".")[0] in PEER_MODULES.values():
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
 def _without_peers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make the peers unimportable and every benchmarks module import afresh."""
-    for module in PEER_MODULES.values():
-        monkeypatch.setitem(sys.modules, module, None)  # `import torch` now raises ImportError
-    for name in [name for name in sys.modules if name == "benchmarks" or name.startswith("benchmarks.")]:
+    monkeypatch.setattr(sys, "meta_path", [_Absent(), *sys.meta_path])
+    fresh = set(PEER_MODULES.values()) | {"benchmarks"}
+    for name in [name for name in sys.modules if name.split(".")[0] in fresh]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.syspath_prepend(str(REPOSITORY))
 
