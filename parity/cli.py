@@ -232,12 +232,20 @@ def _cache_note(record: dict[str, Any]) -> str:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    import shlex
+
+    from parity.harness.interrupt import Interrupted
     from parity.harness.store import Store
     from parity.harness.sweep import load_sweep, run_sweep
 
     sweep = load_sweep(args.file)
     executor = sweep.executor.overridden(workers=args.workers, scheduler=args.scheduler, retries=args.retries)
-    records = run_sweep(sweep, Store(args.store), quiet=args.quiet, launcher=not args.fresh_processes, executor=executor)
+    try:
+        records = run_sweep(sweep, Store(args.store), quiet=args.quiet, launcher=not args.fresh_processes, executor=executor)
+    except Interrupted as stop:
+        print(f"\nparity: sweep {sweep.name!r} {stop}; nothing recorded for the case it stopped. To resume, run the same command "
+              f"(finished cases are skipped): {shlex.join(['parity', *args.command_line])}", file=sys.stderr)
+        return stop.exit_code
     failed = [r for r in records if r["status"] not in ("ok", "diverged")]
     print(f"parity: sweep {sweep.name!r}: {len(records)} cases run, {len(failed)} not ok, store {args.store}", file=sys.stderr)
     if args.report:

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from parity.harness.cluster import local_shares
-from parity.harness.placement import Placement, Resources
+from parity.harness.placement import Placement, Resources, local_shares
 from parity.harness.store import Store
 from parity.harness.sweep import Executor, load_sweep, run_sweep
 from parity.knobs import ParameterError
@@ -148,8 +147,9 @@ def test_two_one_gpu_cases_never_overlap_on_a_one_gpu_worker(tmp_path: Path, gpu
 
 def test_a_case_no_worker_can_hold_is_refused_before_anything_runs(tmp_path: Path) -> None:
     path = _sweep_file(tmp_path, "resources = {{ gpus = 1 }}\n" + QUICK, timeout=60)
-    with pytest.raises(ParameterError, match="needs gpus=1, but the workers offer at most gpus=0"):
-        run_sweep(load_sweep(path), Store(tmp_path / "store"), quiet=True, executor=Executor(workers=2))
+    with pytest.raises(ParameterError, match="asks for resources gpus=1, but the best of the Dask workers .* has gpus=0"):
+        run_sweep(load_sweep(path), Store(tmp_path / "store"), quiet=True,
+                  executor=Executor(factory="distributed.LocalCluster", options={"n_workers": 1, "processes": False}))
     assert not (tmp_path / "store" / "records").exists()
 
 

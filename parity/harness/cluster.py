@@ -7,11 +7,15 @@ The guarantees of the one-at-a-time sweep hold:
   crash, a hang or a leak touches that case only and its timeout is enforced;
 - **nothing finished is lost, nothing recorded twice**: the case's process writes its
   record to the shared store itself, one file per record; a worker first checks the
-  store, then claims the case (:meth:`Store.claim`), so a retry after the record was
-  written, or a second client running the same sweep, does not run it again. A worker
-  that dies mid-case takes its case's process with it; Dask starts the case again
-  elsewhere, up to the executor's ``retries``, then the case is recorded as ``error``
-  with the reason. A killed client or scheduler is finished by rerunning the sweep;
+  store, then claims the case (:func:`parity.harness.sweep.run_claimed`, as the
+  one-at-a-time sweep does), so a retry after the record was written, or a second sweep
+  running the same cases, does not run it again (the client waits for what another holds,
+  as that sweep does). A worker that dies mid-case takes its case's process with it; Dask
+  starts the case again elsewhere, up to the executor's ``retries``, then the case is
+  recorded as ``error`` with the reason. A case stopped on its worker by SIGINT or SIGTERM
+  (a job at its time limit) is not recorded and is submitted again. A killed client or
+  scheduler is finished by rerunning the sweep; Ctrl-C or SIGTERM to the client stops the
+  local cluster of ``--workers N`` and its cases (:mod:`parity.harness.interrupt`);
 - **exclusive resources**: a case holds its ``Resources`` (cores, GPUs) as Dask worker
   resources; the local cluster of ``--workers N`` splits this machine's cores and GPUs
   into N disjoint shares and pins each worker's cases to its share;
@@ -27,9 +31,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import importlib
+import itertools
 import logging
 import os
-import subprocess
+import signal
 import sys
 import threading
 import time
@@ -38,11 +43,14 @@ from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from parity.harness.interrupt import STOP_SIGNALS, Interrupted
 from parity.harness.launcher import Launcher, LauncherError
-from parity.harness.placement import Placement
+from parity.harness.placement import Placement, check_fits, local_shares, share_resources
 from parity.harness.run import Case, build_record
 from parity.harness.store import Store
-from parity.harness.sweep import Executor, forkable, run_case_process
+from parity.harness.sweep import Executor, HeldElsewhere, forkable, run_claimed
 from parity.knobs import ParameterError
 
 _launchers = threading.local()
@@ -52,6 +60,20 @@ _launchers = threading.local()
 def run_on_cluster(cases: Sequence[Case], store: Store, executor: Executor, timeout_s: float, *, sweep_name: str = "sweep",
                    quiet: bool = False, launcher: bool = True) -> list[dict[str, Any]]:
     """Run ``cases`` on ``executor``'s workers; return their records in the order they finished."""
+    session, futures = uuid.uuid4().hex[:8], {}
+    try:
+        return _run_all(cases, store, executor, timeout_s, session, futures, sweep_name=sweep_name, quiet=quiet, launcher=launcher)
+    except Interrupted:
+        if executor.local:  # the local cluster has gone, and the cases its workers ran with it: so go their claims and half-written files
+            for case in futures.values():
+                store.release(case.key(), f"{session}-{case.key()}")
+                store.discard_unrecorded(case.key())
+        raise
+
+
+def _run_all(cases: Sequence[Case], store: Store, executor: Executor, timeout_s: float, session: str, futures: dict[Any, Case], *,
+             sweep_name: str, quiet: bool, launcher: bool) -> list[dict[str, Any]]:
+    """:func:`run_on_cluster` with the claims' ``session``; ``futures`` holds the cases with the workers, by future."""
     from distributed import as_completed
     from tqdm import tqdm
 
@@ -61,8 +83,7 @@ def run_on_cluster(cases: Sequence[Case], store: Store, executor: Executor, time
         workers = _wait_for_workers(client, executor)
         concurrency = _slots_per_host(workers)
         _check_resources(cases, workers)
-        session = uuid.uuid4().hex[:8]
-        waiting, futures, finished = deque(cases), {}, as_completed()
+        waiting, finished, attempts = deque(cases), as_completed(), itertools.count()
 
         def submit_while_threads_are_free() -> None:
             """At most one case per worker thread is with the workers, so a worker that dies takes only the cases it was running."""
@@ -71,53 +92,79 @@ def run_on_cluster(cases: Sequence[Case], store: Store, executor: Executor, time
                 case = waiting.popleft()
                 future = client.submit(
                     run_on_worker, case, str(store.root), timeout_s, f"{session}-{case.key()}", kind, concurrency, shares, launcher,
-                    key=f"parity-{case.key()}-{session}", resources=_restrictions(case, workers), pure=False,
+                    key=f"parity-{case.key()}-{session}-{next(attempts)}", resources=_restrictions(case, workers), pure=False,
                 )
                 futures[future] = case
                 finished.add(future)
 
-        records = []
-        with tqdm(total=len(cases), desc=f"sweep {sweep_name}", unit="case", disable=quiet, dynamic_ncols=True) as bar:
-            submit_while_threads_are_free()
-            for future in finished:
-                case = futures.pop(future)
-                record = _outcome(future, case, store, executor, kind)
-                if record is not None:
+        records, held = [], HeldElsewhere(store, session, timeout_s)
+        try:
+            with tqdm(total=len(cases), desc=f"sweep {sweep_name}", unit="case", disable=quiet, dynamic_ncols=True) as bar:
+                while waiting or futures or held:
+                    submit_while_threads_are_free()
+                    if not futures:  # what is left, another sweep runs
+                        waiting.extend(held.wait(records, bar))
+                        continue
+                    future = next(finished)
+                    case = futures.pop(future)
+                    record = _outcome(future, case, store, executor, kind)
+                    if isinstance(record, Interrupted):  # stopped on its worker (a job at its time limit): not done, so submitted again
+                        waiting.appendleft(case)
+                        continue
+                    if record is None:
+                        held.add(case)
+                        continue
                     records.append(record)
-                bar.set_postfix_str(f"{case.display_label} seed={case.seed}: {record['status'] if record else 'running elsewhere'}")
-                bar.update()
-                submit_while_threads_are_free()
+                    bar.set_postfix_str(f"{case.display_label} seed={case.seed}: {record['status']}")
+                    bar.update()
+        except Interrupted:
+            if kind == "local":
+                _stop_local_workers(client, list(futures))
+            raise
     return records
 
 
+def _stop_local_workers(client: Any, futures: list[Any]) -> None:
+    """After a stop signal: let the cases end (they got the signal too: at once, unrecorded), then kill the workers.
+
+    A local worker that has imported the harness takes seconds to close gracefully, and holds
+    nothing: its cases' records are in the store, its launcher dies with it.
+    """
+    from distributed import wait
+
+    with contextlib.suppress(TimeoutError):
+        wait(futures, timeout=2.0)
+    for pid in client.run(os.getpid).values():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 def run_on_worker(case: Case, store_root: str, timeout_s: float, owner: str, kind: str, concurrency: dict[str, int],
-                  shares: dict[str, tuple[tuple[int, ...], str]], use_launcher: bool) -> dict[str, Any] | None:
-    """On a worker: run one case in its own process, unless the store has it or another owner runs it (then None)."""
+                  shares: dict[str, tuple[tuple[int, ...], str]], use_launcher: bool) -> dict[str, Any] | Interrupted | None:
+    """On a worker: run one case in its own process, unless the store has it or another owner runs it (then None).
+
+    A case stopped by SIGINT or SIGTERM returns the :class:`Interrupted` (nothing is recorded; raised, Dask would log it as a failure).
+    """
     from distributed import get_worker
 
     store = Store(store_root)
-    done = store.finished_record(case.key())
-    if done is not None:  # a retry after the case's process had written its record
-        return done
-    if not store.claim(case.key(), owner, stale_after_s=timeout_s + 120.0):
-        return None
+    worker = get_worker()
+    cpus, gpus = shares.get(str(worker.name), ((), os.environ.get("CUDA_VISIBLE_DEVICES", "")))
+    if cpus:
+        os.sched_setaffinity(0, cpus)  # this thread's; the case's process inherits it
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus
+    placement = Placement(kind, concurrency.get(worker.address.rsplit(":", 1)[0], 1), str(worker.name),
+                          tuple(sorted(os.sched_getaffinity(0))), os.environ.get("CUDA_VISIBLE_DEVICES", ""))
+    forker = _worker_launcher() if use_launcher and forkable(case) else None
     try:
-        worker = get_worker()
-        cpus, gpus = shares.get(str(worker.name), ((), os.environ.get("CUDA_VISIBLE_DEVICES", "")))
-        if cpus:
-            os.sched_setaffinity(0, cpus)  # this thread's; the case's process inherits it
-        if gpus:
-            os.environ["CUDA_VISIBLE_DEVICES"] = gpus
-        placement = Placement(kind, concurrency.get(worker.address.rsplit(":", 1)[0], 1), str(worker.name),
-                              tuple(sorted(os.sched_getaffinity(0))), os.environ.get("CUDA_VISIBLE_DEVICES", ""))
-        forker = _worker_launcher() if use_launcher and forkable(case) else None
         try:
-            return run_case_process(case, store, timeout_s, forker, placement)
+            return run_claimed(case, store, owner, timeout_s, forker, placement)  # a retry after its record was written returns that
         except LauncherError:
             _launchers.launcher = None
-            return run_case_process(case, store, timeout_s, None, placement)
-    finally:
-        store.release(case.key(), owner)
+            return run_claimed(case, store, owner, timeout_s, None, placement)
+    except Interrupted as stop:
+        return stop
 
 
 def _worker_launcher() -> Launcher:
@@ -126,8 +173,9 @@ def _worker_launcher() -> Launcher:
     return _launchers.launcher
 
 
-def _outcome(future: Any, case: Case, store: Store, executor: Executor, kind: str) -> dict[str, Any] | None:
-    """The case's record; a case whose workers kept dying, or whose task failed, is recorded as ``error``."""
+def _outcome(future: Any, case: Case, store: Store, executor: Executor, kind: str) -> dict[str, Any] | Interrupted | None:
+    """The case's record (or what :func:`run_on_worker` returned instead); a case whose workers kept dying, or whose task failed,
+    is recorded as ``error``."""
     from distributed import KilledWorker
 
     try:
@@ -153,7 +201,7 @@ def _client(executor: Executor) -> Iterator[tuple[Any, dict[str, tuple[tuple[int
     settings = {"distributed.scheduler.allowed-failures": executor.retries, "distributed.worker.daemon": False}
     with dask.config.set(settings):
         if executor.scheduler is not None:
-            with Client(executor.scheduler) as client:
+            with _connected(executor) as client:
                 yield client, {}, "dask"
             return
         if executor.factory is not None:
@@ -168,38 +216,36 @@ def _client(executor: Executor) -> Iterator[tuple[Any, dict[str, tuple[tuple[int
             return
         assert executor.workers is not None
         shares = local_shares(executor.workers)
-        resources = {"cores": len(next(iter(shares.values()))[0]) or 1}
-        if any(gpus for _, gpus in shares.values()):
-            resources["gpus"] = len(next(iter(shares.values()))[1].split(","))
+        resources = {name: amount for name, amount in share_resources(shares).items() if amount}
         logging.getLogger("distributed").setLevel(logging.ERROR)
         with LocalCluster(n_workers=executor.workers, threads_per_worker=1, processes=True, resources=resources,
                           dashboard_address=":0", silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+            client.register_plugin(_LeaveStopSignalsToTheSweep())
             yield client, shares, "local"
 
 
-def local_shares(workers: int) -> dict[str, tuple[tuple[int, ...], str]]:
-    """This machine's cores and GPUs split into ``workers`` disjoint shares, by worker name ("0", "1", ...).
+class _LeaveStopSignalsToTheSweep(WorkerPlugin):
+    """A local worker ignores Ctrl-C and SIGTERM, which reach it with the sweep's process group: the sweep stops its cases, then it.
 
-    A machine with fewer cores than workers is refused: two timed cases would share a core.
+    (Left to itself it would race the sweep's shutdown, with tracebacks, and its nanny start
+    a new one.)
     """
-    cores = sorted(os.sched_getaffinity(0))
-    if workers > len(cores):
-        raise ParameterError(f"--workers {workers} on {len(cores)} cores: two cases would share a core; allowed: 1..{len(cores)}")
-    gpus = _visible_gpus()
-    per_core, per_gpu = len(cores) // workers, len(gpus) // workers if len(gpus) >= workers else 0
-    return {str(i): (tuple(cores[i * per_core:(i + 1) * per_core]), ",".join(gpus[i * per_gpu:(i + 1) * per_gpu]))
-            for i in range(workers)}
+
+    def setup(self, worker: Any) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for signum in STOP_SIGNALS:
+                signal.signal(signum, signal.SIG_IGN)
 
 
-def _visible_gpus() -> list[str]:
-    """The NVIDIA GPUs this process may use, by index (``CUDA_VISIBLE_DEVICES`` if set, else ``nvidia-smi -L``)."""
-    if "CUDA_VISIBLE_DEVICES" in os.environ:
-        return [g for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+def _connected(executor: Executor) -> Any:
+    """A client of the running scheduler at ``executor.scheduler``; one that does not answer is a clear error, soon."""
+    from distributed import Client
+
     try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30, check=False).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(i) for i, line in enumerate(line for line in listing.splitlines() if line.startswith("GPU "))]
+        return Client(executor.scheduler, timeout=executor.connect_timeout_s)
+    except OSError as exc:  # TimeoutError, ConnectionRefusedError, ...
+        raise ParameterError(f"no Dask scheduler answered at {executor.scheduler} within {executor.connect_timeout_s:g} s "
+                             f"({type(exc).__name__}: {exc}); start one (dask scheduler) or give its address (tcp://host:8786)") from None
 
 
 def _wait_for_workers(client: Any, executor: Executor, timeout_s: float = 600.0) -> dict[str, Any]:
@@ -238,16 +284,10 @@ def _declared(workers: dict[str, Any], resource: str) -> bool:
 
 def _check_resources(cases: Sequence[Case], workers: dict[str, Any]) -> None:
     """Refuse, before submitting anything, a case no worker could ever run (it would wait forever)."""
-    for case in cases:
-        for name, amount in case.resources.as_dask().items():
-            if name == "cores" and amount <= 1 and not _declared(workers, name):
-                continue  # one core is what a worker without declared resources gives each of its tasks
-            best = max((info.get("resources", {}).get(name, 0.0) for info in workers.values()), default=0.0)
-            if best < amount:
-                raise ParameterError(
-                    f"case {case.display_label} seed={case.seed} needs {name}={amount:g}, but the workers offer at most "
-                    f"{name}={best:g}; start workers with --resources \"{name}=...\" or lower the case's resources"
-                )
+    offered = {name: max((info.get("resources", {}).get(name, 0.0) for info in workers.values()), default=0.0) for name in ("cores", "gpus")}
+    if not _declared(workers, "cores"):
+        offered["cores"] = 1.0  # what a worker without declared resources gives each of its tasks
+    check_fits(cases, offered, "the best of the Dask workers (start them with --resources \"cores=...,gpus=...\")")
 
 
 def _scale(cluster: Any, jobs: int) -> None:

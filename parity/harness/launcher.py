@@ -30,7 +30,9 @@ The protocol is one JSON request per line on the launcher's stdin (``argv`` of
 stdout: ``started PID`` and ``exited CODE`` (negative: killed by that signal). The
 launcher and its children stay in the sweep's process group, so killing the group kills
 them all; a child also dies with the launcher, and the launcher with the sweep (Linux
-parent-death signal), so even a plain kill of the sweep leaves no orphans.
+parent-death signal), so even a plain kill of the sweep leaves no orphans. Ctrl-C and
+SIGTERM (:mod:`parity.harness.interrupt`) kill a child at once, with nothing written: it
+was stopped, it did not fail; the launcher ignores them and ends when the sweep says so.
 
 Cases on several devices do not come here: an MPI case is started under ``mpiexec``, and
 a multi-device JAX case must set ``XLA_FLAGS`` before JAX is imported; both still run in
@@ -52,6 +54,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any, Self
+
+from parity.harness.interrupt import STOP_SIGNALS
 
 _PR_SET_PDEATHSIG = 1
 PARITY_MAIN = "parity.cli:main"
@@ -92,8 +96,8 @@ class Launcher:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.close(kill=exc_type is not None)
 
     def start(self) -> None:
         """Start the launcher and wait until its imports are done."""
@@ -132,25 +136,35 @@ class Launcher:
         if line is None or not line.startswith("started "):
             raise self._failed(f"the launcher did not start the case ({line!r})")
         pid = int(line.split()[1])
-        line = self._read_line(deadline)
+        try:
+            line = self._read_line(deadline)
+        except BaseException:  # the sweep was stopped: the case goes with it, reaped before the caller cleans up after it
+            self._kill(pid, 2.0)
+            raise
         timed_out = line is None
         if timed_out:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)  # the launcher has not reaped it yet: the pid is still the child's
-            line = self._read_line(time.monotonic() + 60)
+            line = self._kill(pid, 60.0)
         if line is None or not line.startswith("exited "):
             raise self._failed(f"the launcher lost the case ({line!r})")
         code = int(line.split()[1])
         return Outcome(None if timed_out else code, _read(out), _read(err))
 
-    def close(self) -> None:
-        """Stop the launcher (it exits when its stdin closes) and remove its files."""
+    def _kill(self, pid: int, wait_s: float) -> str | None:
+        """Kill the running case; the launcher's ``exited`` line once it has reaped it (``None`` after ``wait_s``)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # the launcher has not reaped it yet: the pid is still the child's
+        return self._read_line(time.monotonic() + wait_s)
+
+    def close(self, *, kill: bool = False) -> None:
+        """Stop the launcher (it exits when its stdin closes; ``kill``: at once) and remove its files."""
         process, self._process = self._process, None
         if process is not None:
             with contextlib.suppress(OSError):
                 assert process.stdin is not None
                 process.stdin.close()
             try:
+                if kill:
+                    process.kill()
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
@@ -226,7 +240,8 @@ def unsafe_to_fork() -> str:
 def serve() -> int:
     """The launcher's main loop: preload, then fork one child per request."""
     _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the sweep and the child; the launcher ends on EOF
+    for signum in STOP_SIGNALS:  # Ctrl-C reaches the sweep and the child; the launcher ends on EOF (or with the sweep)
+        signal.signal(signum, signal.SIG_IGN)
     channel = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)  # a stray print from an import must not garble the protocol
     requests = os.fdopen(os.dup(0), "r")
@@ -268,7 +283,8 @@ def _child(request: dict[str, Any], launcher_fds: tuple[int, ...]) -> None:
             opened = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             os.dup2(opened, fd)
             os.close(opened)
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for signum in STOP_SIGNALS:  # stopped, not failed: die of the signal, write nothing (see parity.harness.interrupt)
+            signal.signal(signum, signal.SIG_DFL)
         if "numpy" in sys.modules:  # as fresh as a new interpreter: the global legacy RNG from OS entropy
             sys.modules["numpy"].random.seed()
         from parity.harness import run

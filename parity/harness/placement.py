@@ -12,9 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any
+import os
+import subprocess
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from parity.knobs import ParameterError
+
+if TYPE_CHECKING:
+    from parity.harness.run import Case
 
 EXECUTORS = ("sequential", "local", "dask")
 
@@ -83,3 +89,51 @@ class Placement:
 
 ALONE = Placement()
 """A case run by the sequential sweep or ``parity run``: the host to itself."""
+
+
+def local_shares(workers: int) -> dict[str, tuple[tuple[int, ...], str]]:
+    """This machine's cores and GPUs split into ``workers`` disjoint shares, by worker name ("0", "1", ...).
+
+    A machine with fewer cores than workers is refused: two timed cases would share a core.
+    """
+    cores = sorted(os.sched_getaffinity(0))
+    if workers > len(cores):
+        raise ParameterError(f"--workers {workers} on {len(cores)} cores: two cases would share a core; allowed: 1..{len(cores)}")
+    gpus = _visible_gpus()
+    per_core, per_gpu = len(cores) // workers, len(gpus) // workers if len(gpus) >= workers else 0
+    return {str(i): (tuple(cores[i * per_core:(i + 1) * per_core]), ",".join(gpus[i * per_gpu:(i + 1) * per_gpu]))
+            for i in range(workers)}
+
+
+def share_resources(shares: dict[str, tuple[tuple[int, ...], str]]) -> dict[str, float]:
+    """What one of :func:`local_shares` offers a case (every share is the same size)."""
+    cores, gpus = next(iter(shares.values()))
+    return {"cores": float(len(cores) or 1), "gpus": float(len(gpus.split(",")) if gpus else 0)}
+
+
+def check_fits(cases: Iterable[Case], offered: dict[str, float], where: str) -> None:
+    """Refuse, before anything runs, a case that asks for more cores or GPUs than ``where`` offers.
+
+    A sweep row's ``resources`` are a promise about where its seconds were measured (a
+    case that asked for a GPU and ran on the CPU is not the case asked for), so every
+    executor refuses such a row rather than running it on what there is.
+    """
+    for case in cases:
+        for name, amount in case.resources.as_dask().items():
+            if amount > offered.get(name, 0.0):
+                raise ParameterError(
+                    f"sweep row {case.display_label!r} (problem {case.problem.name}) asks for resources {name}={amount:g}, "
+                    f"but {where} has {name}={offered.get(name, 0.0):g}; lower the row's resources or run the sweep where they exist "
+                    "(--scheduler, or a cluster in the sweep file)"
+                )
+
+
+def _visible_gpus() -> list[str]:
+    """The NVIDIA GPUs this process may use, by index (``CUDA_VISIBLE_DEVICES`` if set, else ``nvidia-smi -L``)."""
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        return [g for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(line for line in listing.splitlines() if line.startswith("GPU "))]

@@ -5,7 +5,8 @@ Layout under the store root::
     records/<record_id>.json   one record per file, written atomically (temp + rename)
     traces/<record_id>.csv     its trace, written before the record that points to it
     fields/<record_id>.npy     the final solution on the problem's snapshot grid (float32)
-    claims/<case_key>.json     a case running now under a sweep's workers (removed when it ends)
+    claims/<case_key>.json     a case some sweep is running now (removed when it ends)
+    claims/<host>.lock         held while a one-at-a-time sweep runs a case on that host
 
 One file per record makes every append atomic and lets concurrent processes (a sweep's
 workers, MPI ranks) write without locks; nothing is ever rewritten. ``load_records``
@@ -15,6 +16,8 @@ returns every record as one tidy DataFrame, nested dicts flattened to dotted col
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
 import json
 import os
@@ -22,6 +25,7 @@ import socket
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +108,13 @@ class Store:
                 raise DamagedRecord(f"its {kind.removesuffix('_path')} file {linked} is missing")
         return record
 
+    def read_record(self, record_id: str) -> dict[str, Any] | None:
+        """One record by id; ``None`` when it is missing or damaged."""
+        try:
+            return self._read_record(self.records_dir / f"{record_id}.json")
+        except DamagedRecord:
+            return None
+
     def finished_keys(self) -> set[str]:
         return {r["case_key"] for r in self.raw_records(quiet=True) if r.get("status") in FINISHED}
 
@@ -119,40 +130,70 @@ class Store:
                 latest = record
         return latest
 
+    def record_ids(self, case_key: str) -> set[str]:
+        """The ids of every record file of one case, readable or not."""
+        return {path.stem for path in self.records_dir.glob(f"*-{case_key}-*.json")}
+
     def claim(self, case_key: str, owner: str, stale_after_s: float) -> bool:
         """Mark ``case_key`` as running for ``owner``; False when another owner runs it now.
 
-        Two sweeps over one store (a rerun while an abandoned client's cases still run, two
-        clusters) must not run a case twice. The claim file is created exclusively; one left
-        by the same owner (a retry after its worker died), by a dead process on this host or
-        older than ``stale_after_s`` is taken over.
+        Two sweeps over one store (the same sweep started twice, a rerun while an abandoned
+        client's cases still run, two clusters) must not run a case twice. The claim file is
+        created exclusively; one left by the same owner (a retry after its worker died), by a
+        dead process on this host or older than ``stale_after_s`` is taken over.
         """
-        path = self.root / "claims" / f"{case_key}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mine = {"owner": owner, "host": socket.gethostname(), "pid": os.getpid(), "time": time.time()}
-        try:
-            handle = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-        except FileExistsError:
-            try:
-                theirs = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                theirs = {}
-            if not _abandoned(theirs, owner, stale_after_s):
-                return False
-            _atomic_write(path, json.dumps(mine))
+        path = self._claim_path(case_key)
+        mine = json.dumps({"owner": owner, "host": socket.gethostname(), "pid": os.getpid(), "time": time.time()})
+        if _atomic_write(path, mine, exclusive=True):
             return True
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(json.dumps(mine))
+        if not _abandoned(self._read_claim(case_key), owner, stale_after_s):
+            return False
+        _atomic_write(path, mine)
         return True
+
+    @contextlib.contextmanager
+    def alone_on_this_host(self) -> Iterator[None]:
+        """Within: no other one-at-a-time sweep on this store runs a case on this host (they take turns).
+
+        Such a sweep's records say their case had the host to itself; two of them started
+        on one store would otherwise measure their cases side by side.
+        """
+        path = self.root / "claims" / f"{socket.gethostname()}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, or its process dies
+            yield
+
+    def claimed_by_other(self, case_key: str, owner: str, stale_after_s: float) -> bool:
+        """Whether someone other than ``owner`` holds a live claim on ``case_key`` (see :meth:`claim`)."""
+        return not _abandoned(self._read_claim(case_key), owner, stale_after_s) if self._claim_path(case_key).exists() else False
 
     def release(self, case_key: str, owner: str) -> None:
         """Drop ``owner``'s claim on ``case_key`` (another's is left alone)."""
-        path = self.root / "claims" / f"{case_key}.json"
+        if self._read_claim(case_key).get("owner") == owner:
+            self._claim_path(case_key).unlink(missing_ok=True)
+
+    def discard_unrecorded(self, case_key: str) -> None:
+        """Remove what a stopped or killed run of ``case_key`` half wrote: traces, fields and temporary files no record points to.
+
+        Only the holder of the case's claim calls it, so nobody is writing them.
+        """
+        recorded = self.record_ids(case_key)
+        for folder in (self.traces_dir, self.fields_dir, self.records_dir):
+            for path in folder.glob(f"*-{case_key}-*"):
+                if path.name.startswith(".") or path.name.partition(".")[0] not in recorded:  # ".<id>.json.<random>.tmp": half written
+                    path.unlink(missing_ok=True)
+
+    def _claim_path(self, case_key: str) -> Path:
+        return self.root / "claims" / f"{case_key}.json"
+
+    def _read_claim(self, case_key: str) -> dict[str, Any]:
+        """The claim on ``case_key``; empty when there is none or it cannot be read."""
         try:
-            if json.loads(path.read_text(encoding="utf-8")).get("owner") == owner:
-                path.unlink()
+            claim = json.loads(self._claim_path(case_key).read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            pass
+            return {}
+        return claim if isinstance(claim, dict) else {}
 
     def trace(self, record: dict[str, Any] | pd.Series) -> pd.DataFrame:
         path = record.get("trace_path") if hasattr(record, "get") else None
@@ -196,7 +237,8 @@ def _abandoned(claim: dict[str, Any], owner: str, stale_after_s: float) -> bool:
     return False
 
 
-def _atomic_write(path: Path, content: str | bytes) -> None:
+def _atomic_write(path: Path, content: str | bytes, *, exclusive: bool = False) -> bool:
+    """Write ``path`` whole (readers never see it half written); ``exclusive``: only if it does not exist (else False)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -204,7 +246,16 @@ def _atomic_write(path: Path, content: str | bytes) -> None:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        if not exclusive:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)  # atomic, and fails where the path exists
+        except FileExistsError:
+            return False
+        finally:
+            Path(tmp).unlink()
+        return True
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -57,7 +57,13 @@ says what each case holds while it runs::
     cluster = { factory = "dask_jobqueue.SLURMCluster", jobs = 4, options = { cores = 8, memory = "32GB", processes = 1, job_extra_directives = ["--gres=gpu:1"], worker_extra_args = ["--resources", "cores=8,gpus=1"] } }
 
 Cases whose record is already in the store with status ok or diverged are skipped, so a
-sweep that was interrupted is finished by running it again.
+sweep that was interrupted is finished by running it again. Ctrl-C or SIGTERM stops the
+whole sweep at once and records nothing for the case it stopped
+(:mod:`parity.harness.interrupt`). Every executor claims a case in the store before it
+runs it (:meth:`Store.claim`), so the same sweep started twice on one store runs each case
+once: a sweep waits for the cases another holds and takes their records as its own. Two
+one-at-a-time sweeps on one store also take turns on the host, case by case, so each
+record's seconds are still measured alone.
 """
 
 from __future__ import annotations
@@ -66,16 +72,20 @@ import dataclasses
 import itertools
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 import tomllib
+import uuid
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 from parity.harness import parallel, registry
+from parity.harness.interrupt import Interrupted, stop_on_signals, stopped_by
 from parity.harness.launcher import Launcher, LauncherError, Outcome
-from parity.harness.placement import ALONE, Placement, Resources
+from parity.harness.placement import ALONE, Placement, Resources, check_fits, local_shares, share_resources
 from parity.harness.run import Case, build_record
 from parity.harness.store import Store
 from parity.knobs import ParameterError, split_overrides
@@ -85,14 +95,17 @@ _TOP_KEYS = {"name", "problem", "seeds", "steps", "seconds", "timeout_s", "grid"
              "per_device", "resources", "cluster"}
 _STUDY_KEYS = {"problem", "seeds", "steps", "seconds", "grid", "solvers", "devices", "scaling", "per_device", "resources"}
 _SOLVER_KEYS = {"name", "label", "config", "seeds", "steps", "seconds", "resources"}
-_CLUSTER_KEYS = {"workers", "scheduler", "factory", "jobs", "options", "retries"}
+_CLUSTER_KEYS = {"workers", "scheduler", "factory", "jobs", "options", "retries", "connect_timeout_s"}
+WAIT_POLL_S = 1.0
+"""How often a sweep looks whether the cases another sweep holds are done."""
 
 
 @dataclasses.dataclass(frozen=True)
 class Executor:
     """Where a sweep's cases run: one after another here (the default), ``workers`` at once here, or on a Dask
     cluster (a running one's ``scheduler`` address, or one a ``factory`` such as ``dask_jobqueue.SLURMCluster``
-    makes from ``options`` and scales to ``jobs`` jobs). A case whose worker dies is started again up to ``retries`` times."""
+    makes from ``options`` and scales to ``jobs`` jobs). A case whose worker dies is started again up to ``retries`` times;
+    a scheduler that does not answer within ``connect_timeout_s`` seconds is an error."""
 
     workers: int | None = None
     scheduler: str | None = None
@@ -100,6 +113,7 @@ class Executor:
     jobs: int = 1
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
     retries: int = 2
+    connect_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         chosen = [name for name in ("workers", "scheduler", "factory") if getattr(self, name) is not None]
@@ -111,14 +125,22 @@ class Executor:
             raise ParameterError(f"retries must be an integer >= 0; got {self.retries!r}")
         if not isinstance(self.jobs, int) or self.jobs < 1:
             raise ParameterError(f"jobs must be an integer >= 1; got {self.jobs!r}")
+        if not isinstance(self.connect_timeout_s, (int, float)) or not self.connect_timeout_s > 0:
+            raise ParameterError(f"connect_timeout_s must be a number of seconds > 0; got {self.connect_timeout_s!r}")
 
     @property
     def sequential(self) -> bool:
         return self.scheduler is None and self.factory is None and self.workers in (None, 1)
 
+    @property
+    def local(self) -> bool:
+        """Whether the cases run on this machine (one at a time, or ``workers`` at once)."""
+        return self.scheduler is None and self.factory is None
+
     def overridden(self, *, workers: int | None = None, scheduler: str | None = None, retries: int | None = None) -> Executor:
         """The command line's choice over the sweep file's."""
-        changed = self if workers is None and scheduler is None else Executor(workers=workers, scheduler=scheduler, retries=self.retries)
+        changed = self if workers is None and scheduler is None else Executor(
+            workers=workers, scheduler=scheduler, retries=self.retries, connect_timeout_s=self.connect_timeout_s)
         return changed if retries is None else dataclasses.replace(changed, retries=retries)
 
 
@@ -247,33 +269,130 @@ def run_sweep(sweep: Sweep, store: Store, *, quiet: bool = False, launcher: bool
     ``executor`` (default: the sweep file's) runs them one after another here or spreads
     them over workers (:mod:`parity.harness.cluster`). ``launcher=False`` starts every
     case in a fresh interpreter instead of forking it from a launcher (slower; the records
-    are the same).
+    are the same). SIGINT or SIGTERM raises :class:`Interrupted` once nothing of the sweep
+    runs any more; the case it stopped has no record.
     """
-    from tqdm import tqdm
-
     finished = store.finished_keys()
     todo = [c for c in sweep.cases if c.key() not in finished]
     skipped = len(sweep.cases) - len(todo)
     if skipped and not quiet:
         print(f"parity: {skipped} of {len(sweep.cases)} cases already finished in {store.root}; skipping them", file=sys.stderr)
     executor = executor or sweep.executor
-    if not executor.sequential:
-        from parity.harness.cluster import run_on_cluster  # Dask is imported only when a sweep spreads out
+    if executor.local:  # refused before a worker starts, as a cluster refuses what none of its workers offers
+        workers = executor.workers or 1
+        check_fits(todo, share_resources(local_shares(workers)), "this machine" if workers == 1 else f"each of the {workers} local workers")
+    with stop_on_signals():
+        if not executor.sequential:
+            from parity.harness.cluster import run_on_cluster  # Dask is imported only when a sweep spreads out
 
-        return run_on_cluster(todo, store, executor, sweep.timeout_s, sweep_name=sweep.name, quiet=quiet, launcher=launcher)
+            return run_on_cluster(todo, store, executor, sweep.timeout_s, sweep_name=sweep.name, quiet=quiet, launcher=launcher)
+        return _run_one_at_a_time(todo, store, sweep, quiet=quiet, launcher=launcher)
+
+
+def _run_one_at_a_time(todo: list[Case], store: Store, sweep: Sweep, *, quiet: bool, launcher: bool) -> list[dict[str, Any]]:
+    """The default executor: each case alone on this host; a case another sweep holds is waited for, not run twice."""
+    from tqdm import tqdm
+
+    owner = claim_owner()
+    queue, held = deque(todo), HeldElsewhere(store, owner, sweep.timeout_s)
     records = []
-    with Launcher() as forker, tqdm(todo, desc=f"sweep {sweep.name}", unit="case", disable=quiet, dynamic_ncols=True) as bar:
-        for case in bar:
+    with Launcher() as forker, tqdm(total=len(todo), desc=f"sweep {sweep.name}", unit="case", disable=quiet, dynamic_ncols=True) as bar:
+        while queue or held:
+            if not queue:
+                queue.extend(held.wait(records, bar))
+                continue
+            case = queue.popleft()
             on = f" devices={case.devices}" if case.devices > 1 else ""
             bar.set_postfix_str(f"{case.display_label} {_problem_tag(case)} seed={case.seed}{on}")
             use = forker if launcher and forkable(case) else None
             try:
-                records.append(run_case_process(case, store, sweep.timeout_s, use))
+                with store.alone_on_this_host():
+                    record = run_claimed(case, store, owner, sweep.timeout_s, use)
             except LauncherError as exc:  # the launcher failed, not the case: this and later cases start afresh
                 print(f"parity: {exc}\nparity: running the remaining cases in fresh interpreters", file=sys.stderr)
                 launcher = False
-                records.append(run_case_process(case, store, sweep.timeout_s, None))
+                with store.alone_on_this_host():
+                    record = run_claimed(case, store, owner, sweep.timeout_s, None)
+            if record is None:
+                if not held and not quiet:
+                    print(f"parity: another sweep is running cases of this one in {store.root}; this one waits for them", file=sys.stderr)
+                held.add(case)
+            else:
+                records.append(record)
+                bar.update()
     return records
+
+
+def claim_owner() -> str:
+    """A name for this sweep's claims, unique across hosts and runs."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def run_claimed(case: Case, store: Store, owner: str, timeout_s: float, launcher: Launcher | None,
+                placement: Placement = ALONE) -> dict[str, Any] | None:
+    """Run ``case`` in its own process under ``owner``'s claim: its record; the store's when it is finished; None when another holds it.
+
+    Every executor runs its cases through here, so two sweeps on one store never run a
+    case at once. What a stopped or killed earlier run half wrote is discarded first, and
+    what this one half wrote when it is stopped (:class:`Interrupted`).
+    """
+    key = case.key()
+    done = store.finished_record(key)
+    if done is not None:
+        return done
+    if not store.claim(key, owner, stale_after_s=claim_lifetime(timeout_s)):
+        return None
+    try:
+        store.discard_unrecorded(key)
+        return run_case_process(case, store, timeout_s, launcher, placement)
+    except Interrupted:
+        store.discard_unrecorded(key)
+        raise
+    finally:
+        store.release(key, owner)
+
+
+def claim_lifetime(timeout_s: float) -> float:
+    """After how long a claim is stale: the case's timeout and some slack (a live case never holds one longer)."""
+    return timeout_s + 120.0
+
+
+class HeldElsewhere:
+    """Cases another sweep held when this one came to them: waited for, then taken from the store or run here.
+
+    A case counts as done by the other sweep when a record of it appeared while it held
+    the claim (whatever its status: that sweep's attempt is this one's too); a claim let
+    go without a record (that sweep was stopped) hands the case back.
+    """
+
+    def __init__(self, store: Store, owner: str, timeout_s: float) -> None:
+        self.store, self.owner, self.stale_after_s = store, owner, claim_lifetime(timeout_s)
+        self._cases: dict[str, tuple[Case, set[str]]] = {}
+
+    def __len__(self) -> int:
+        return len(self._cases)
+
+    def add(self, case: Case) -> None:
+        self._cases[case.key()] = (case, self.store.record_ids(case.key()))
+
+    def wait(self, records: list[dict[str, Any]], bar: Any) -> list[Case]:
+        """After a pause, the records of cases the other sweep finished go to ``records`` (and the progress ``bar``); returns
+        the cases it let go without one, to run here."""
+        bar.set_postfix_str(f"waiting for {len(self)} case(s) another sweep is running")
+        time.sleep(WAIT_POLL_S)
+        free = []
+        for key, (case, before) in list(self._cases.items()):
+            if self.store.claimed_by_other(key, self.owner, self.stale_after_s):
+                continue
+            del self._cases[key]
+            new = sorted(self.store.record_ids(key) - before)
+            record = self.store.read_record(new[-1]) if new else self.store.finished_record(key)  # (recorded before add() looked)
+            if record is None:
+                free.append(case)
+            else:
+                records.append(record)
+                bar.update()
+        return free
 
 
 def forkable(case: Case) -> bool:
@@ -317,7 +436,7 @@ def _parity_args(case: Case, store: Store, placement: Placement = ALONE) -> list
 
 
 def run_case_process(case: Case, store: Store, timeout_s: float, launcher: Launcher | None, placement: Placement = ALONE) -> dict[str, Any]:
-    """Run one case in its own process; a kill, crash or timeout is itself recorded.
+    """Run one case in its own process; a kill, crash or timeout is itself recorded, a stop (SIGINT, SIGTERM) raises :class:`Interrupted`.
 
     The process is forked from ``launcher`` when one is given, else a fresh interpreter.
     """
@@ -335,6 +454,9 @@ def run_case_process(case: Case, store: Store, timeout_s: float, launcher: Launc
             done = Outcome(None, "", "")
         else:
             done = Outcome(finished.returncode, finished.stdout, finished.stderr)
+    signum = stopped_by(done.returncode)
+    if signum is not None:  # stopped, not failed (see parity.harness.interrupt): nothing is recorded
+        raise Interrupted(signum)
     if done.timed_out:
         status, message = "timeout", f"case exceeded the sweep's timeout_s = {timeout_s:g} s"
     else:
