@@ -134,9 +134,15 @@ def _stop_local_workers(client: Any, futures: list[Any]) -> None:
 
     with contextlib.suppress(TimeoutError):
         wait(futures, timeout=2.0)
+    client.run(_no_restart, nanny=True)
     for pid in client.run(os.getpid).values():
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
+
+
+def _no_restart(dask_worker: Any) -> None:
+    """On a nanny: let its worker go without starting another (a restart would hold up the cluster's close for seconds)."""
+    dask_worker.close_gracefully(reason="parity sweep stopped")
 
 
 def run_on_worker(case: Case, store_root: str, timeout_s: float, owner: str, kind: str, concurrency: dict[str, int],

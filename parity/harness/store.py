@@ -6,7 +6,6 @@ Layout under the store root::
     traces/<record_id>.csv     its trace, written before the record that points to it
     fields/<record_id>.npy     the final solution on the problem's snapshot grid (float32)
     claims/<case_key>.json     a case some sweep is running now (removed when it ends)
-    claims/<host>.lock         held while a one-at-a-time sweep runs a case on that host
 
 One file per record makes every append atomic and lets concurrent processes (a sweep's
 workers, MPI ranks) write without locks; nothing is ever rewritten. ``load_records``
@@ -18,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import io
 import json
 import os
@@ -156,11 +156,11 @@ class Store:
         """Within: no other one-at-a-time sweep on this store runs a case on this host (they take turns).
 
         Such a sweep's records say their case had the host to itself; two of them started
-        on one store would otherwise measure their cases side by side.
+        on one store would otherwise measure their cases side by side. (The lock is a file
+        of this host's, outside the store, which stays as clean as its records.)
         """
-        path = self.root / "claims" / f"{socket.gethostname()}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a") as handle:
+        store = hashlib.sha256(str(self.root.resolve()).encode()).hexdigest()[:16]
+        with open(Path(tempfile.gettempdir()) / f"parity-store-{store}.lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes, or its process dies
             yield
 
