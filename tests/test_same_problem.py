@@ -53,8 +53,11 @@ def test_the_lift_is_the_regularised_lid_on_the_walls_exactly(lid: str) -> None:
     expected = np.where(walls[:, 1] == 1.0, _regularised_lid(walls[:, 0]), 0.0)
     np.testing.assert_allclose(velocity[:, 0], expected, atol=1e-6)
     np.testing.assert_allclose(velocity[:, 1], 0.0, atol=1e-6)
-    given = np.asarray(problem.velocity_boundary((walls[:, 0], walls[:, 1]), np)[0])
-    assert np.array_equal(given == expected, np.full(len(walls), True)) == (lid == "regularised")
+    given = problem.velocity_boundary((walls[:, 0], walls[:, 1]), np)[0]  # what the FEM side imposes
+    if lid == "regularised":
+        np.testing.assert_array_equal(given, expected)
+    else:
+        assert np.max(np.abs(given - expected)) > 0.4  # at x = 0.025 Ghia's lid is 1, the regularised one 0.56
 
 
 @pytest.mark.parametrize("frequency", [2.0, 4.0])
