@@ -172,8 +172,8 @@ class AcousticWave2D(ForwardProblem, AcousticWave):
         coming in through the sides solve it too, and flexible networks (FBPINNs) find
         them. u_t + c du/dn = 0 (Engquist & Majda 1977) lets waves out and none in; it
         is exact at normal incidence and reflects obliquely incident waves (17 % at 45
-        degrees). On the scored box's own sides that would cost 1.5e-2 (f0 = 2) and
-        4.9e-2 (f0 = 4) against free space; on the widened box's sides the reflections
+        degrees). On the scored box's own sides that would cost 1.6e-2 (f0 = 2) and
+        5.0e-2 (f0 = 4) against free space; on the widened box's sides the reflections
         come too late to reach the scored box (see :attr:`margin`).
         """
         _, u_x, u_xx = second_partial(u, x, 0)

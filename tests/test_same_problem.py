@@ -70,7 +70,7 @@ def test_the_margin_keeps_the_absorbing_sides_out_of_the_scored_box(frequency: f
     far = absorbing_box_solution(problem, x, cells=128, pad=problem.margin + 0.5)
     assert np.linalg.norm(widened - far) / np.linalg.norm(far) < 1e-3
     on_the_box = absorbing_box_solution(problem, x, cells=128)
-    assert np.linalg.norm(on_the_box - far) / np.linalg.norm(far) > 1e-2  # 1.6e-2 and 4.9e-2 without the margin
+    assert np.linalg.norm(on_the_box - far) / np.linalg.norm(far) > 1e-2  # 1.6e-2 and 5.0e-2 without the margin
     if frequency == 2.0:  # against the free-space reference itself (at f0 = 4 the scheme's own error is 6.6e-3 at 128 cells)
         assert problem.evaluator()(widened)["rel_l2"] < 1e-3
     assert problem.finite_difference_setup().extent == (1.0, 1.0)  # classical solvers simulate the scored box in free space
