@@ -57,8 +57,8 @@ SHARED: tuple[SharedPeriod, ...] = (
                  "the Darcy operator sweep and dival's classical CT cases ran side by side, with short tests (their reports)"),
     SharedPeriod(("ct_2d_dival",), "2026-12-01T11:15", "2026-12-01T12:20",
                  "the learned cases shared the CPU with editing and short tests (the report)"),
-    SharedPeriod(COMMITTED_STORES, "2026-12-06T00:00", "2026-12-06T18:45",
-                 "six sessions' work shared the 2 cores during issue 27 (the cavity and wave reruns among them)"),
+    SharedPeriod(COMMITTED_STORES, "2026-12-06T00:00", "2026-12-06T18:35",
+                 "six engineers' work (tests, asv, sweeps) shared the 2 cores during issue 27, the cavity and wave reruns among it"),
 )
 """Periods known to have been shared; a rerun alone after a period's end is measured alone."""
 
