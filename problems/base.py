@@ -67,6 +67,13 @@ class ForwardProblem(Problem):
     def ansatz(self, x: Float[Array, "n d"], raw: Float[Array, "n out"]) -> Float[Array, "n out"]:
         """Map a network output to a function that satisfies the boundary conditions exactly."""
 
+    def ansatz_gap(self) -> dict[str, Any] | None:
+        """How far the problem :meth:`ansatz` poses is from this one, when it is not exact: ``{"rel_l2", "what"}``.
+
+        A solver with this ansatz records it as ``info["modelling_gap"]``, the floor of its score.
+        """
+        return None
+
     @abc.abstractmethod
     def reference(self, x: Float[np.ndarray, "n d"]) -> Float[np.ndarray, "n out"]:
         """The reference solution at ``x`` (float64)."""

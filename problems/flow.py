@@ -84,13 +84,6 @@ class FlowProblem(ForwardProblem, SteadyIncompressibleFlow):
         """The boundary values the ansatz's lift interpolates: g itself unless g is not representable."""
         return self.velocity_boundary(x, xp)
 
-    def ansatz_gap(self) -> dict[str, Any] | None:
-        """How far the problem the lift poses is from this one, when the lift is not exact: ``{"rel_l2", "what"}``.
-
-        A solver with this ansatz records it as ``info["modelling_gap"]``, the floor of its score.
-        """
-        return None
-
     def _lift(self, x: Float[Array, "n 2"]) -> Float[Array, "n 2"]:
         """Transfinite (Coons) interpolation of the boundary values: exact on all four edges, from them alone."""
         (x0, y0), (x1, y1) = (tuple(map(float, corner)) for corner in self.bounds)

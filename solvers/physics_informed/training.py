@@ -13,7 +13,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import equinox as eqx
 import jax
@@ -26,6 +26,9 @@ from parity import devices as parity_devices
 from parity.solvers.base import Checkpoint, Evaluator, ProgressFn, SolveResult, Status
 from parity.solvers.physics_informed.balancing import LossBalancing
 from parity.solvers.timing import CompileTimes
+
+if TYPE_CHECKING:
+    from parity.problems.base import ForwardProblem
 
 LossFn = Callable[[PyTree, PyTree], Float[Array, ""]]
 PredictFn = Callable[[PyTree], Float[Array, "m out"]]
@@ -271,12 +274,12 @@ def train(
     )
 
 
-def modelling_gap(problem: Any) -> dict[str, Any]:
+def modelling_gap(problem: ForwardProblem) -> dict[str, Any]:
     """``{"modelling_gap": ...}`` when the problem's hard-constraint ansatz poses a nearby problem instead of it, else ``{}``.
 
-    Problems say so by an ``ansatz_gap()`` method (:meth:`parity.problems.flow.FlowProblem.ansatz_gap`).
+    Problems say so by :meth:`parity.problems.base.ForwardProblem.ansatz_gap`.
     """
-    gap = problem.ansatz_gap() if hasattr(problem, "ansatz_gap") else None
+    gap = problem.ansatz_gap()
     return {} if gap is None else {"modelling_gap": gap}
 
 
