@@ -65,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="where a sweep's executor placed this case (executor, concurrency, worker, cores, GPUs); recorded as given")
     p.add_argument("--compilation-cache", action=argparse.BooleanOptionalAction, default=True,
                    help="load JAX programs compiled by earlier runs from $PARITY_CACHE_DIR/jax-programs (the record's compile "
-                        "seconds stay those of compiling from scratch; compile_spent_s and compile_cache say what this run spent)")
+                        "seconds stay those of compiling from scratch; compile_spent_s and compile_cache say what this run spent; "
+                        "a --distributed job always compiles: its processes' programs loaded from the cache wait on each other forever)")
     p.set_defaults(handler=_run)
 
     p = sub.add_parser("sweep", help="run a TOML grid of cases, skipping those already finished")
@@ -148,7 +149,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.devices is not None and args.devices < 1:
         raise ParameterError(f"--devices must be an integer >= 1; got {args.devices}")
     devices.request_host_devices(args.devices or 1)
-    if args.compilation_cache:
+    if args.compilation_cache and not args.distributed:  # a multi-process CPU program loaded from the cache deadlocks (JAX 0.12)
         from parity.cache import cache_dir
         from parity.solvers.timing import use_compilation_cache
 

@@ -186,22 +186,38 @@ def test_a_weak_series_without_a_label_gets_one_label_for_all_device_counts(tmp_
     assert {c.display_label for c in load_sweep(path).cases} == {"fbpinn [per device: levels=8]"}
 
 
-def test_a_two_process_jax_job_trains_like_two_devices_in_one_process(tmp_path: Path) -> None:
-    """``--distributed``: two processes (hosts) of one device each give the one-process, two-device result."""
+def _two_process_job(common: list[str], store: Path, env: dict[str, str]) -> list[tuple[str, str]]:
+    """Run ``common`` as a two-process ``--distributed`` job on this host; each process's (stdout, stderr), both exited 0."""
     with socket.socket() as probe:
         probe.bind(("localhost", 0))
         port = probe.getsockname()[1]
-    common = [sys.executable, "-m", "parity", "run", "multiscale_1d", "--solver", "pinn", "--set", "width=16", "--set", "depth=2",
-              "--set", "n_collocation=1001", "--steps", "200", "--json", "--quiet"]
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     hosts = [
-        subprocess.Popen([*common, "--store", str(tmp_path / "job"), "--distributed", "--coordinator", f"localhost:{port}",
+        subprocess.Popen([*common, "--store", str(store), "--distributed", "--coordinator", f"localhost:{port}",
                           "--num-processes", "2", "--process-id", str(i)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         for i in (0, 1)
     ]
-    outputs = [host.communicate(timeout=300) for host in hosts]
+    try:
+        outputs = [host.communicate(timeout=300) for host in hosts]
+    finally:
+        for host in hosts:
+            host.kill()  # a hung JAX job ignores SIGTERM (its preemption notifier takes it)
     assert all(host.returncode == 0 for host in hosts), outputs[0][1][-2000:] + outputs[1][1][-2000:]
+    return outputs
+
+
+def test_a_two_process_jax_job_trains_like_two_devices_in_one_process(tmp_path: Path) -> None:
+    """``--distributed``: two processes (hosts) of one device each give the one-process, two-device result.
+
+    The job runs twice on one cache directory: a multi-process program loaded from JAX's
+    persistent cache deadlocks, so a distributed job must compile its programs every time.
+    """
+    common = [sys.executable, "-m", "parity", "run", "multiscale_1d", "--solver", "pinn", "--set", "width=16", "--set", "depth=2",
+              "--set", "n_collocation=1001", "--steps", "200", "--json", "--quiet"]
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"} | {"PARITY_CACHE_DIR": str(tmp_path / "cache")}
+    _two_process_job(common, tmp_path / "first", env)
+    outputs = _two_process_job(common, tmp_path / "job", env)
     job = json.loads(outputs[0][0].strip().splitlines()[-1])
+    assert job["info"]["compile_cache"] == "off"
     assert not any(line.startswith("{") for line in outputs[1][0].splitlines())  # process 1 neither prints a record nor writes one
     assert len(list((tmp_path / "job" / "records").iterdir())) == 1
     assert job["device_count"] == 2 and job["process_count"] == 2 and job["devices_simulated"] is False
