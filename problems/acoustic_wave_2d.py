@@ -36,7 +36,6 @@ from typing import Any, ClassVar
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
-from scipy.stats import qmc
 
 from parity.cache import cached_arrays
 from parity.knobs import ParameterError, at_least, knob, positive
@@ -44,6 +43,7 @@ from parity.numerics.acoustic_fd import AcousticSetup, SnapshotField, simulate
 from parity.numerics.free_space import free_space_solution
 from parity.problems.base import AcousticWave, ForwardProblem, PointwiseFn, Snapshot
 from parity.problems.derivatives import second_partial
+from parity.problems.halton import halton
 
 VELOCITY_MODELS = ("homogeneous", "layered", "gaussian_mixture")
 _COLLOCATION_SEED = 7
@@ -204,8 +204,8 @@ class AcousticWave2D(ForwardProblem, AcousticWave):
         absorbing condition (see :meth:`residual`).
         """
         n_sides = n // 5
-        inside = qmc.Halton(d=3, scramble=True, seed=_COLLOCATION_SEED).random(n - n_sides)
-        along, when = qmc.Halton(d=2, scramble=True, seed=_COLLOCATION_SEED + 1).random(n_sides).T
+        inside = halton(3, n - n_sides, seed=_COLLOCATION_SEED)
+        along, when = halton(2, n_sides, seed=_COLLOCATION_SEED + 1).T
         side = np.arange(n_sides) % 4
         fixed = (side % 2).astype(float)  # sides 0, 1: x = 0, 1; sides 2, 3: y = 0, 1
         sides = np.where((side < 2)[:, None], np.c_[fixed, along, when], np.c_[along, fixed, when])

@@ -21,13 +21,13 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 from scipy.special import logsumexp
-from scipy.stats import qmc
 
 from parity.cache import cached_arrays
 from parity.evaluation import Evaluator
 from parity.knobs import at_least, knob, positive
 from parity.problems.base import ForwardProblem, PointwiseFn
 from parity.problems.derivatives import second_partial
+from parity.problems.halton import halton
 from parity.problems.spectral_capability import PeriodicBurgers1D
 
 _TEST_SEED = 20_241_173
@@ -117,8 +117,8 @@ class Burgers1D(ForwardProblem, PeriodicBurgers1D):
         Not a regular grid: the shock is narrower than a grid spacing, and a network can
         place a steep front between two grid columns without the residual seeing it.
         """
-        points = qmc.Halton(d=2, scramble=True, rng=np.random.default_rng(_COLLOCATION_SEED)).random(n)
-        return qmc.scale(points, [-1.0, 0.0], [1.0, self.duration])
+        lower, upper = self.bounds
+        return halton(2, n, rng=_COLLOCATION_SEED) * (upper - lower) + lower
 
     def test_points(self) -> Float[np.ndarray, "m 2"]:
         rng = np.random.default_rng(_TEST_SEED)

@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
-from scipy.stats import qmc
 
 from parity.problems.base import ForwardProblem, PointwiseFn, Snapshot
 from parity.problems.derivatives import second_partial
+from parity.problems.halton import halton
 
 _COLLOCATION_SEED = 20_251_123
 
@@ -106,7 +106,7 @@ class FlowProblem(ForwardProblem, SteadyIncompressibleFlow):
     def collocation_points(self, n: int) -> Float[np.ndarray, "n 2"]:
         """n points of a scrambled Halton sequence (fixed scrambling) over the box."""
         lower, upper = self.bounds
-        return qmc.scale(qmc.Halton(d=2, scramble=True, rng=np.random.default_rng(_COLLOCATION_SEED)).random(n), lower, upper)
+        return halton(2, n, rng=_COLLOCATION_SEED) * (np.asarray(upper) - lower) + lower
 
     def test_points(self) -> Float[np.ndarray, "m 2"]:
         lower, upper = self.bounds

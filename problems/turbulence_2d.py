@@ -25,13 +25,13 @@ from typing import ClassVar
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Complex, Float
-from scipy.stats import qmc
 
 from parity.cache import cached_arrays
 from parity.knobs import ParameterError, at_least, knob
 from parity.numerics.spectral import evaluate_2d, resample_2d, vorticity_2d, wavenumbers_2d
 from parity.problems.base import ForwardProblem, PointwiseFn, Snapshot
 from parity.problems.derivatives import partial, second_partial
+from parity.problems.halton import halton
 from parity.problems.spectral_capability import PeriodicVorticity2D
 
 _COLLOCATION_SEED = 11
@@ -149,7 +149,7 @@ class DecayingTurbulence2D(ForwardProblem, PeriodicVorticity2D):
 
     def collocation_points(self, n: int) -> Float[np.ndarray, "n 3"]:
         """Scrambled Halton points in the space-time box: low discrepancy, disjoint from the test grid."""
-        return qmc.Halton(d=3, scramble=True, seed=_COLLOCATION_SEED).random(n) * self.bounds[1]
+        return halton(3, n, seed=_COLLOCATION_SEED) * self.bounds[1]
 
     def test_points(self) -> Float[np.ndarray, "m 3"]:
         """The periodic test grid (x varies slowest, t fastest) at each snapshot time."""

@@ -44,6 +44,27 @@ def test_looking_up_one_plugin_imports_no_other() -> None:
     assert json.loads(out.stdout) == []
 
 
+def test_collocation_points_are_scipys_halton_points_and_a_rerun_loads_them_without_scipy_stats(cache_dir: dict[str, str]) -> None:
+    """The cached points are SciPy's, bit for bit, under both seeding keywords; a run that finds them cached skips ``scipy.stats``."""
+    script = (
+        "import json, sys\n"
+        "import numpy as np\n"
+        "from parity.problems.burgers_1d import Burgers1D\n"
+        "from parity.problems.turbulence_2d import DecayingTurbulence2D\n"
+        "points = {'burgers': Burgers1D().collocation_points(300).tolist(), 'turbulence': DecayingTurbulence2D().collocation_points(200).tolist()}\n"
+        "print(json.dumps({'points': points, 'scipy.stats': 'scipy.stats' in sys.modules}))\n"
+    )
+    runs = [json.loads(subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True, timeout=120, env=cache_dir).stdout)
+            for _ in range(2)]
+    from scipy.stats import qmc
+
+    burgers = qmc.scale(qmc.Halton(d=2, scramble=True, rng=np.random.default_rng(7)).random(300), [-1.0, 0.0], [1.0, 1.0])
+    turbulence = qmc.Halton(d=3, scramble=True, seed=11).random(200) * np.array([2 * np.pi, 2 * np.pi, 1.0])
+    for run in runs:
+        assert np.array_equal(run["points"]["burgers"], burgers) and np.array_equal(run["points"]["turbulence"], turbulence)
+    assert runs[0]["scipy.stats"] and not runs[1]["scipy.stats"]
+
+
 def test_an_unknown_name_still_lists_every_plugin() -> None:
     with pytest.raises(registry.UnknownNameError, match=r"unknown problem 'nope'; available: acoustic_wave_2d, burgers_1d, .*multiscale_1d"):
         registry.problem_class("nope")
