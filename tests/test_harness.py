@@ -67,6 +67,17 @@ def test_store_is_append_only(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("*.tmp"))
 
 
+def test_a_trace_of_checkpoint_rows_reads_back_as_the_frame_of_those_rows(tmp_path: Path) -> None:
+    """Rows are written without pandas: a NaN left empty, a column some rows lack, ints and floats kept."""
+    rows = [{"wall_s": 0.0, "step": 0, "loss": float("nan"), "rel_l2": 1.0},
+            {"wall_s": 0.125, "step": 100, "loss": 0.3, "rel_l2": 1 / 3, "lbfgs": 1.0},
+            {"wall_s": np.float64(2.5e-7), "step": 200, "loss": 1e-12, "rel_l2": 0.1}]
+    store = Store(tmp_path)
+    record = store.append({"record_id": "r", "case_key": "k", "created_utc": "2026-01-01T00:00:00+00:00", "status": "ok",
+                           "problem": "p", "solver": "s", "seed": 0}, rows)
+    pd.testing.assert_frame_equal(store.trace(record), pd.DataFrame(rows))
+
+
 @dataclasses.dataclass(frozen=True)
 class ResidualOnly(ForwardProblem):
     """A forward problem without the SourceODE1D capability that quadrature needs."""

@@ -30,13 +30,13 @@ jax.monitoring.register_event_duration_secs_listener(lambda event, _seconds, **_
 
 
 def test_looking_up_one_plugin_imports_no_other() -> None:
-    """A forward SciML run loads none of SciPy's statistics, integrators or splines, scikit-image, DOLFINx or Devito."""
+    """A forward SciML run loads neither pandas (it writes a record, it reads none) nor SciPy's statistics, integrators or splines, scikit-image, DOLFINx or Devito."""
     script = (
         "import json, sys\n"
         "import parity.cli, parity.harness.run\n"
         "from parity.harness import registry\n"
         "registry.problem_class('multiscale_1d'); registry.solver_class('fbpinn')\n"
-        "heavy = ('scipy.stats', 'scipy.integrate', 'scipy.interpolate', 'skimage', 'dolfinx', 'devito', 'matplotlib',\n"
+        "heavy = ('pandas', 'scipy.stats', 'scipy.integrate', 'scipy.interpolate', 'skimage', 'dolfinx', 'devito', 'matplotlib',\n"
         "         'parity.problems.acoustic_wave_2d', 'parity.problems.burgers_1d', 'parity.solvers.pde.fem_poisson')\n"
         "print(json.dumps([name for name in heavy if name in sys.modules]))\n"
     )

@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
-import pandas as pd
 
 from parity.harness import environment, parallel
 from parity.harness.placement import ALONE, Placement, Resources
@@ -150,7 +149,7 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
         record["instance_s"] = inference_s / problem.split_size("test")  # per instance: what amortises data and training
     if result is not None and "reconstruction_s" in result.timings:  # a per-model inversion, timed inside solve
         record["reconstruction_s"] = result.timings["reconstruction_s"]
-    trace = pd.DataFrame([c.row() for c in result.trace]) if result and result.trace else None
+    trace = [c.row() for c in result.trace] if result and result.trace else None
     if store is None or not parallel.is_root():  # under MPI, rank 0 alone writes
         return record
     return store.append(record, trace, field)

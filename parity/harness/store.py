@@ -16,6 +16,7 @@ returns every record as one tidy DataFrame, nested dicts flattened to dotted col
 from __future__ import annotations
 
 import contextlib
+import csv
 import fcntl
 import hashlib
 import io
@@ -25,12 +26,14 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where records are read: a run that only writes one saves the import
 
 FINISHED = ("ok", "diverged")
 """Statuses a rerun of a sweep does not repeat; ``error`` and ``timeout`` are retried."""
@@ -58,13 +61,15 @@ class Store:
     def fields_dir(self) -> Path:
         return self.root / "fields"
 
-    def append(self, record: dict[str, Any], trace: pd.DataFrame | None, field: np.ndarray | None = None) -> dict[str, Any]:
-        """Write ``trace`` and ``field``, then ``record`` pointing to them, atomically; return the record."""
+    def append(
+        self, record: dict[str, Any], trace: Sequence[Mapping[str, Any]] | pd.DataFrame | None, field: np.ndarray | None = None
+    ) -> dict[str, Any]:
+        """Write ``trace`` (checkpoint rows, or a frame such as :meth:`trace` returns) and ``field``, then ``record`` pointing to them, atomically; return the record."""
         record = dict(record)
         record["trace_path"] = record["field_path"] = ""
         if trace is not None:
             path = self.traces_dir / f"{record['record_id']}.csv"
-            _atomic_write(path, trace.to_csv(index=False))
+            _atomic_write(path, trace.to_csv(index=False) if hasattr(trace, "to_csv") else _csv(trace))
             record["trace_path"] = str(path.relative_to(self.root))
         if field is not None:
             path = self.fields_dir / f"{record['record_id']}.npy"
@@ -196,6 +201,8 @@ class Store:
         return claim if isinstance(claim, dict) else {}
 
     def trace(self, record: dict[str, Any] | pd.Series) -> pd.DataFrame:
+        import pandas as pd
+
         path = record.get("trace_path") if hasattr(record, "get") else None
         if not path or (isinstance(path, float) and pd.isna(path)):
             return pd.DataFrame(columns=["wall_s", "step", "loss", "rel_l2", "norm_l1", "max_abs"])
@@ -214,12 +221,29 @@ def load_records(root: str | os.PathLike[str] = "results", *, quiet: bool = Fals
 
     Damaged files are skipped, each named on stderr unless ``quiet``.
     """
+    import pandas as pd
+
     raw = Store(root).raw_records(quiet=quiet)
     if not raw:
         return pd.DataFrame()
     frame = pd.json_normalize(raw)
     frame["created_utc"] = pd.to_datetime(frame["created_utc"])
     return frame.sort_values("created_utc", ignore_index=True)
+
+
+def _csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    """``rows`` as CSV: a column for every key, in order of first appearance; a missing or NaN value left empty."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if _missing(row.get(column)) else row[column] for column in columns])
+    return buffer.getvalue()
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)  # NaN
 
 
 def _abandoned(claim: dict[str, Any], owner: str, stale_after_s: float) -> bool:
