@@ -81,6 +81,8 @@ class SolveResult:
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
     """Solver facts worth recording: steps done, parameter count, resolution, ..."""
     message: str = ""
+    pictures: dict[str, Float[np.ndarray, "h w"]] = dataclasses.field(default_factory=dict)
+    """Extra images of the first test sample the store keeps beside its reconstruction (a sampler's per-pixel spread)."""
 
 
 ProgressFn = Callable[[int, int, dict[str, float]], None]
@@ -99,6 +101,11 @@ class Solver(Configurable, abc.ABC):
     """True when ``solve`` distributes its work over the MPI ranks of an ``mpiexec`` launch."""
     multi_device: ClassVar[bool] = False
     """True when ``solve`` spreads its work over ``budget.devices`` JAX devices."""
+    approach: ClassVar[str] = ""
+    """How an inverse-problem solver brings in prior knowledge (classical, unrolled, diffusion, plug-and-play,
+    post-processing, deep image prior): reports name the best method of each."""
+    requires: ClassVar[str] = ""
+    """What a problem must offer, said when ``supports`` refuses one."""
 
     @classmethod
     @abc.abstractmethod

@@ -1,7 +1,8 @@
 """The device check: what each SciML solver's training step achieves on this machine's accelerator.
 
 Per solver (PINN, FBPINN and multilevel FBPINN on the 1D multi-scale and the (2+1)D wave
-problem; learned gradient descent on CT; the FNO on 2D Navier–Stokes) one short training
+problem; learned gradient descent on CT; the FNO on 2D Navier–Stokes; the denoising prior of the
+learned-prior solvers, trained inside a plug-and-play case on CT) one short training
 is run as an ordinary sweep case, each in its own process, into a record store: its
 steps per second, XLA's FLOP count of one step (``info.flops_per_step``) and the peak
 device memory (``peak_device_mb``, where the backend reports it) are in the record. With
@@ -49,6 +50,8 @@ PROFILES: dict[str, list[Row]] = {
          {"levels": [1, 2, 4], "width": 32, "n_collocation": 8192, "steps_per_dispatch": 250}, 2000),
         ("learned GD, CT 128x128, batch 32", "ct_2d", _CT_GPU, "learned_gd", {"batch_size": 32, "checkpoint_every": 300}, 300),
         ("FNO-2D, NS 64x64, batch 20", "navier_stokes_operator_2d", _NS_GPU, "fno", {"checkpoint_every": 300}, 300),
+        ("denoising prior U-Net 64 ch, CT 128x128, batch 32", "ct_2d", {**_CT_GPU, "n_train": 256}, "pnp_admm",
+         {"prior_channels": 64, "prior_levels": 4, "prior_batch": 32, "prior_steps": 1000, "weight": 0.04, "iterations": 5}, 1),
     ],
     "tiny": [
         ("PINN 2x16, 1D", "multiscale_1d", {"n_test": 200}, "pinn", {"width": 16, "depth": 2, "n_collocation": 200}, 200),
@@ -64,6 +67,8 @@ PROFILES: dict[str, list[Row]] = {
          {"iterations": 2, "channels": 8, "batch_size": 4, "checkpoint_every": 20}, 20),
         ("FNO-2D, NS 16x16", "navier_stokes_operator_2d", {"resolution": 16, "final_time": 12, "n_train": 4, "n_validation": 2, "n_test": 2}, "fno",
          {"modes": 4, "width": 8, "projection": 16, "batch_size": 2, "checkpoint_every": 10}, 10),
+        ("denoising prior U-Net 8 ch, CT 32x32", "ct_2d", {"image_size": 32, "angles": 10, "n_train": 16, "n_validation": 4, "n_test": 4},
+         "pnp_admm", {"prior_channels": 8, "prior_batch": 4, "prior_steps": 20, "weight": 0.04, "iterations": 2}, 1),
     ],
 }
 SCALED = {"gpu": 4, "tiny": 4}

@@ -54,7 +54,8 @@ class Case:
 
     def __post_init__(self) -> None:
         if not type(self.solver).supports(self.problem):
-            raise UnsupportedError(f"solver {self.solver.name!r} does not support problem {self.problem.name!r}")
+            needs = f": it needs {self.solver.requires}" if self.solver.requires else ""
+            raise UnsupportedError(f"solver {self.solver.name!r} does not support problem {self.problem.name!r}{needs}")
         if self.devices > 1 and not (self.solver.mpi_parallel or self.solver.multi_device):
             raise UnsupportedError(
                 f"solver {self.solver.name!r} runs on one device; {self.devices} devices (or MPI ranks) were asked for. "
@@ -152,7 +153,7 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
     trace = [c.row() for c in result.trace] if result and result.trace else None
     if store is None or not parallel.is_root():  # under MPI, rank 0 alone writes
         return record
-    return store.append(record, trace, field)
+    return store.append(record, trace, field, result.pictures if result else None)
 
 
 def _inverse(problem: Problem) -> TypeGuard[InverseProblem]:

@@ -62,9 +62,11 @@ class Store:
         return self.root / "fields"
 
     def append(
-        self, record: dict[str, Any], trace: Sequence[Mapping[str, Any]] | pd.DataFrame | None, field: np.ndarray | None = None
+        self, record: dict[str, Any], trace: Sequence[Mapping[str, Any]] | pd.DataFrame | None, field: np.ndarray | None = None,
+        pictures: Mapping[str, np.ndarray] | None = None,
     ) -> dict[str, Any]:
-        """Write ``trace`` (checkpoint rows, or a frame such as :meth:`trace` returns) and ``field``, then ``record`` pointing to them, atomically; return the record."""
+        """Write ``trace`` (checkpoint rows, or a frame such as :meth:`trace` returns), ``field`` and the extra ``pictures``
+        (``<name>_path`` each), then ``record`` pointing to them, atomically; return the record."""
         record = dict(record)
         record["trace_path"] = record["field_path"] = ""
         if trace is not None:
@@ -77,6 +79,12 @@ class Store:
             np.save(buffer, field.astype(np.float32))
             _atomic_write(path, buffer.getvalue())
             record["field_path"] = str(path.relative_to(self.root))
+        for name, picture in (pictures or {}).items():
+            path = self.fields_dir / f"{record['record_id']}-{name}.npy"
+            buffer = io.BytesIO()
+            np.save(buffer, np.asarray(picture, np.float32))
+            _atomic_write(path, buffer.getvalue())
+            record[f"{name}_path"] = str(path.relative_to(self.root))
         _atomic_write(self.records_dir / f"{record['record_id']}.json", json.dumps(record, indent=1, sort_keys=True))
         return record
 

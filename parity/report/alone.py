@@ -59,6 +59,9 @@ SHARED: tuple[SharedPeriod, ...] = (
                  "the learned cases shared the CPU with editing and short tests (the report)"),
     SharedPeriod(COMMITTED_STORES, "2026-12-06T00:00", "2026-12-06T18:35",
                  "six engineers' work (tests, asv, sweeps) shared the 2 cores during issue 27, the cavity and wave reruns among it"),
+    SharedPeriod(("ct_2d_priors",), "2026-12-06T23:10", "2026-12-07T00:30",
+                 "the learned-prior sweep (its prior's training included) ran beside test runs, benchmarks and helpers' work, most of "
+                 "it at lower priority (issue 28's note)"),
 )
 """Periods known to have been shared; a rerun alone after a period's end is measured alone."""
 

@@ -14,7 +14,7 @@ from typing import Any
 import markdown
 import pandas as pd
 
-from parity.report import analysis, operator_learning
+from parity.report import analysis, learned_priors, operator_learning
 from parity.report.plots import Plot
 from parity.report.text import eps_text, error_text, finite, pipe_table, seconds_text, times_text
 from parity.report.verdict import Verdict
@@ -50,7 +50,7 @@ SCALING_CONVENTIONS = (
     "a CPU are XLA-simulated and share the same cores: their timings are a correctness check, never a speed-up, and "
     "are shown without one. MPI ranks beyond the host's cores are marked oversubscribed."
 )
-QUALITY_HEADERS = {"psnr": ("PSNR (dB)", "{:.2f}"), "ssim": ("SSIM", "{:.3f}"), "nmse": ("NMSE", None),
+QUALITY_HEADERS = {"psnr": ("PSNR (dB)", "{:.2f}"), "ssim": ("SSIM", "{:.3f}"), "nmse": ("NMSE", None), "hallucination": ("hallucination (%)", "{:.1f}"),
                    "rel_l2": ("velocity rel L2", "{:.4f}"), "mae": ("MAE (km/s)", "{:.3f}"), "data_misfit": ("data misfit", "{:.3f}")}
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 78em; padding: 0 1em; line-height: 1.45; color: #222; }
@@ -90,6 +90,15 @@ def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plot
         "('never' when it is not faster per image).",
         _reconstruction,
         inverse,
+    )
+    parts += section(
+        "## The best method of each family of prior",
+        "Per setting, the best method (highest median test PSNR) of each way of bringing prior knowledge in: classical "
+        "(FBP, TV, zero-filling), unrolled optimisers, diffusion samplers, plug-and-play, post-processing, deep image prior. "
+        "Break-even against TV: how many reconstructions repay the method's extra one-off cost (a learned prior's "
+        "training is charged to every method that uses it) by its saving per image; 'never' when it is not faster.",
+        learned_priors.family_markdown,
+        [problem for problem in inverse if learned_priors.family_markdown(runs[runs["problem"] == problem])],
     )
     parts += section(
         "## Surrogates: accuracy, cost and break-even",

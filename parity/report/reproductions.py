@@ -45,8 +45,8 @@ def markdown(outcomes: Sequence[Outcome]) -> str:
     for o in outcomes:
         r = o.reproduction
         parity = "—" if o.measured is None else f"{o.measured.value:.4g} ({o.measured.detail})"
-        cells = [r.family, f"{r.source}: {r.setting}", r.quantity, r.published_text, parity, o.gap, r.check.describe(),
-                 f"**{o.status}**", r.budget or "—"]
+        status = f"**{o.status}**" + (f" (not run: {r.not_run})" if r.not_run and o.measured is None else "")
+        cells = [r.family, f"{r.source}: {r.setting}", r.quantity, r.published_text, parity, o.gap, r.check.describe(), status, r.budget or "—"]
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + f" | {_link(r.where)} |")
     return f"# {TITLE}\n\n{INTRO}\n\n{header}\n" + "\n".join(rows) + "\n"
 

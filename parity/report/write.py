@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from parity.harness.store import Store, load_records
-from parity.report import analysis, index, operator_learning, plots, render, verdict
+from parity.report import analysis, index, learned_priors, operator_learning, plots, render, verdict
 
 
 def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = None, problem: str | None = None,
@@ -37,7 +37,8 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
             figures[name] = [plots.Plot(*figure) for figure in made if figure]
             continue
         if analysis.is_inverse(chosen):
-            scale = [*plots.quality_vs_scale(chosen, out_dir, name), plots.error_vs_scale(chosen, out_dir, name)]
+            scale = [*plots.quality_vs_scale(chosen, out_dir, name), plots.error_vs_scale(chosen, out_dir, name),
+                     learned_priors.observations_plot(chosen, out_dir, name), learned_priors.evaluations_plot(chosen, out_dir, name)]
         else:
             scale = [plots.error_vs_scale(chosen, out_dir, name), plots.time_vs_scale(chosen, curves, out_dir, name)]
         scale = [plot for plot in scale if plot]
@@ -45,6 +46,7 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
         figures[name] = [*plots.error_vs_time(chosen, curves, out_dir, name), *scale,
                          *plots.error_vs_steps(chosen, curves, out_dir, name), *plots.snapshots(pictured, store, out_dir, name),
                          *plots.spectra(pictured, chosen, store, out_dir, name),
+                         *learned_priors.spread_pictures(pictured, store, out_dir, name),
                          *plots.strong_scaling(chosen, out_dir, name), *plots.weak_scaling(chosen, out_dir, name)]
     verdicts = verdict.verdicts(runs, curves)
     text = render.markdown_report(runs, curves, figures, title, verdicts=verdicts, description=description)

@@ -31,6 +31,7 @@ CUTOFFS = tuple(np.round(np.linspace(0.3, 1.0, 15), 3))
 @dataclasses.dataclass(frozen=True)
 class FilteredBackProjection(Solver):
     name: ClassVar[str] = "fbp"
+    approach: ClassVar[str] = "classical"
     family: ClassVar[str] = "classical"
     description: ClassVar[str] = "filtered back-projection; filter window and cutoff tuned on the validation split"
     deterministic: ClassVar[bool] = True

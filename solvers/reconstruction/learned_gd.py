@@ -53,6 +53,7 @@ class LearnedGradientDescent(LearnedReconstruction):
     so that the two unrolled methods differ only in their architecture; ``optimiser=rmsprop`` is the 2017 paper's."""
 
     name: ClassVar[str] = "learned_gd"
+    approach: ClassVar[str] = "unrolled"
     description: ClassVar[str] = "learned gradient descent: unrolled data-fit gradient steps with one shared CNN (Adler & Öktem 2017)"
 
     iterations: int = knob(10, "unrolled gradient steps", "integer >= 1", at_least(1))

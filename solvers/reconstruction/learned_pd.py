@@ -52,6 +52,7 @@ class PrimalDualUnroll(eqx.Module):
 @dataclasses.dataclass(frozen=True)
 class LearnedPrimalDual(LearnedReconstruction):
     name: ClassVar[str] = "learned_pd"
+    approach: ClassVar[str] = "unrolled"
     description: ClassVar[str] = "learned primal-dual: unrolled primal and dual CNN updates, unshared per iteration (Adler & Öktem 2018)"
 
     iterations: int = knob(10, "unrolled primal-dual iterations (each with its own CNNs)", "integer >= 1", at_least(1))

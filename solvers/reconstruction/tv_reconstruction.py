@@ -28,6 +28,7 @@ RELATIVE_WEIGHTS = tuple(float(c) for c in np.logspace(-4, 0, 9))
 @dataclasses.dataclass(frozen=True)
 class TVReconstruction(Solver):
     name: ClassVar[str] = "tv"
+    approach: ClassVar[str] = "classical"
     family: ClassVar[str] = "classical"
     description: ClassVar[str] = "TV-regularised least squares by PDHG (Chambolle-Pock); weight tuned on the validation split"
     deterministic: ClassVar[bool] = True

@@ -17,6 +17,7 @@ from parity.solvers.reconstruction.classical_reconstruction import Reconstruct, 
 @dataclasses.dataclass(frozen=True)
 class ZeroFilled(Solver):
     name: ClassVar[str] = "zero_filled"
+    approach: ClassVar[str] = "classical"
     family: ClassVar[str] = "classical"
     description: ClassVar[str] = "zero-filled inverse FFT of the sampled k-space (magnitude)"
     deterministic: ClassVar[bool] = True

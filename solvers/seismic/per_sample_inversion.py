@@ -21,7 +21,7 @@ def aligned(counts: Sequence[int], j: int) -> list[int]:
 def memoised_predict(observations: np.ndarray, inversions: Float[np.ndarray, "n nx nz"], method: str) -> Callable[[np.ndarray], np.ndarray]:
     """``predict`` for the observations ``solve`` inverted; any others raise (inverting them is a new solve)."""
     def predict(x: np.ndarray) -> np.ndarray:
-        if not np.array_equal(np.asarray(x), observations):
+        if not np.array_equal(np.asarray(x), observations, equal_nan=True):  # data with gaps (NaN) are still the same data
             raise ValueError(f"this {method} result holds the inversions of the test observations only; run the solver on new data")
         return inversions
     return predict

@@ -1,0 +1,64 @@
+"""The report's families of prior: the best method of each, break-even against TV, and the two figures."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from parity.report import learned_priors
+from parity.report.analysis import select_runs
+
+
+def _runs(rows: list[tuple[str, str, float, float, float, int, float]]) -> pd.DataFrame:
+    """(label, solver, psnr, one-off seconds, per-image seconds, angles, evaluations per image) as selected runs."""
+    frame = pd.DataFrame([{
+        "record_id": f"r{i}", "case_key": f"k{i}", "created_utc": "2026-01-01T00:00:00+00:00", "problem": "ct_2d",
+        "problem_kind": "inverse", "problem_params.angles": angles, "solver": solver, "label": label,
+        "family": "classical" if solver in ("fbp", "tv") else "sciml", "seed": 0, "status": "ok", "setup_s": 0.0, "compile_s": 0.0,
+        "train_s": one_off, "reconstruction_s": per_image, "metrics.psnr": psnr, "metrics.ssim": 0.9, "metrics.nmse": 0.01,
+        "info.evaluations_per_image": evaluations,
+    } for i, (label, solver, psnr, one_off, per_image, angles, evaluations) in enumerate(rows)])
+    frame["created_utc"] = pd.to_datetime(frame["created_utc"])
+    return select_runs(frame)
+
+
+NAN = float("nan")
+RUNS = [
+    ("FBP", "fbp", 25.0, 1.0, 0.001, 10, NAN), ("TV", "tv", 27.0, 40.0, 0.2, 10, NAN),
+    ("DPS 20", "dps", 24.0, 1000.0, 0.5, 10, 20), ("DPS 100", "dps", 26.0, 1000.0, 2.5, 10, 100),
+    ("DiffPIR", "diffpir", 26.5, 1000.0, 0.1, 10, 20), ("PnP", "pnp_admm", 27.5, 1000.0, 0.3, 10, 30),
+    ("U-Net", "post_unet", 27.2, 300.0, 0.01, 10, NAN),
+    ("FBP", "fbp", 29.0, 1.0, 0.001, 30, NAN), ("TV", "tv", 31.0, 90.0, 0.6, 30, NAN), ("PnP", "pnp_admm", 30.0, 1000.0, 0.3, 30, 30),
+]
+
+
+def test_the_best_method_of_each_family_and_its_break_even_against_tv() -> None:
+    best = learned_priors.best_of_each_family(_runs(RUNS)).set_index(["setting", "approach"])
+    assert best.loc[("angles=10", "diffusion"), "label"] == "DiffPIR"  # the better of the two samplers
+    assert best.loc[("angles=10", "classical"), "label"] == "TV"
+    assert best.loc[("angles=10", "post-processing"), "versus_tv"] == pytest.approx((300.0 - 40.0) / (0.2 - 0.01))
+    assert math.isinf(best.loc[("angles=10", "plug-and-play"), "versus_tv"])  # slower per image than TV: never repaid
+    assert best.loc[("angles=30", "plug-and-play"), "versus_tv"] == pytest.approx((1000.0 - 90.0) / (0.6 - 0.3))
+    text = learned_priors.family_markdown(_runs(RUNS))
+    assert "never (not faster per image)" in text and len(text.splitlines()) == 2 + 4 + 2  # header, rule, 4 + 2 family rows
+
+
+def test_the_figures_plot_quality_against_cost_and_against_observations(tmp_path: Path) -> None:
+    runs = _runs(RUNS)
+    cost = learned_priors.evaluations_plot(runs, tmp_path, "ct_2d")
+    observations = learned_priors.observations_plot(runs, tmp_path, "ct_2d")
+    assert cost is not None and "angles=10" in cost.caption and (tmp_path / cost.name).stat().st_size > 10_000
+    assert observations is not None and (tmp_path / observations.name).stat().st_size > 10_000
+
+
+def test_no_figure_without_a_cost_knob_or_an_observation_axis(tmp_path: Path) -> None:
+    runs = _runs([row for row in RUNS if row[5] == 30])
+    assert learned_priors.evaluations_plot(runs, tmp_path, "ct_2d") is None  # one evaluation count only
+    assert learned_priors.observations_plot(runs, tmp_path, "ct_2d") is None  # one angle count only
+
+
+def test_an_unknown_solver_has_no_family() -> None:
+    assert learned_priors.approach("not_installed") == "" and learned_priors.approach("dps") == "diffusion"
