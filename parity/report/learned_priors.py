@@ -56,7 +56,10 @@ def family_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def best_of_each_family(runs: pd.DataFrame) -> pd.DataFrame:
     """Per setting and family, the row of :func:`family_table` with the highest median PSNR."""
-    table = family_table(runs).dropna(subset=["psnr"])
+    table = family_table(runs)
+    if "psnr" not in table:  # velocity models (FWI) are ranked by their error, and have no families of prior
+        return table.iloc[0:0]
+    table = table.dropna(subset=["psnr"])
     best = table.sort_values("psnr", ascending=False, kind="stable").groupby(["problem", "setting", "approach"], sort=False).head(1)
     return best.sort_values(["problem", "setting", "psnr"], ascending=[True, True, False], kind="stable")
 
@@ -64,7 +67,7 @@ def best_of_each_family(runs: pd.DataFrame) -> pd.DataFrame:
 def family_markdown(runs: pd.DataFrame) -> str:
     """The best method of each family per setting, with its one-off and per-image cost and its break-even against TV."""
     best = best_of_each_family(runs)
-    if best["approach"].nunique() < 2:
+    if best.empty or best["approach"].nunique() < 2:
         return ""
     rows = []
     for _, r in best.iterrows():
@@ -116,6 +119,8 @@ def observations_plot(runs: pd.DataFrame, out_dir: Path, problem: str) -> Plot |
         return None
     column = f"{analysis.PARAM_PREFIX}{knob}"
     table = family_table(runs)
+    if "psnr" not in table:
+        return None
     setting_value = runs.groupby("setting")[column].first()
     table["x"] = pd.to_numeric(table["setting"].map(setting_value))
     fig, axes = _panels(1)
