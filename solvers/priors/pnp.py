@@ -24,6 +24,7 @@ from parity.solvers.priors.denoiser import Denoiser
 from parity.solvers.priors.posterior import DataTerm
 from parity.solvers.priors.prior_solver import PriorSolver, Reconstruct
 from parity.solvers.priors.sampling import Samples
+from parity.solvers.reconstruction.classical_reconstruction import padded_chunk
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +67,7 @@ class PlugAndPlayADMM(PriorSolver):
             residuals = np.zeros((self.iterations, n))
             for first in range(0, n, self.batch):
                 part = observations[first:first + self.batch]
-                y = jnp.asarray(np.concatenate([part, np.repeat(part[-1:], self.batch - len(part), axis=0)]))
+                y = jnp.asarray(padded_chunk(part, self.batch))
                 z, u = start(y), jnp.zeros(shape, jnp.float32)
                 for k in range(self.iterations):
                     z, u, residual = compiled(z, u, y, jnp.float32(weight))

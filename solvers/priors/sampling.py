@@ -16,6 +16,7 @@ import numpy as np
 from jaxtyping import Array, Float, Inexact
 
 from parity.solvers.priors.posterior import DataTerm
+from parity.solvers.reconstruction.classical_reconstruction import padded_chunk
 
 SIGMA_MAX = 10.0
 """Largest noise level (image units, where images span [0, 1]): the start is pure noise at this scale."""
@@ -74,8 +75,7 @@ def sample_posterior(step: Step, observations: Inexact[np.ndarray, "n ..."], ima
     key = jax.random.key(seed)
     for start in range(0, n, chunk):
         part = np.asarray(observations[start:start + chunk])
-        padded = np.concatenate([part, np.repeat(part[-1:], chunk - len(part), axis=0)]) if len(part) < chunk else part
-        data = jnp.repeat(jnp.asarray(padded), samples, axis=0)
+        data = jnp.repeat(jnp.asarray(padded_chunk(part, chunk)), samples, axis=0)
         start_key, steps_key = jax.random.split(jax.random.fold_in(key, start))
         x = sigmas[0] * jax.random.normal(start_key, (len(data), *image_shape))
         for level in range(evaluations):

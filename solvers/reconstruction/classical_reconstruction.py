@@ -63,11 +63,15 @@ def tuned_solve(
     )
 
 
+def padded_chunk(part: np.ndarray, size: int) -> np.ndarray:
+    """``part`` filled up to ``size`` rows with copies of its last, so a compiled batch function sees one shape."""
+    return np.concatenate([part, np.repeat(part[-1:], size - len(part), axis=0)]) if len(part) < size else part
+
+
 def in_chunks(fn: Callable[[np.ndarray], np.ndarray], observations: np.ndarray, chunk: int) -> np.ndarray:
     """``fn`` over fixed-size chunks (the last one padded), so a jitted ``fn`` compiles once."""
     outputs = []
     for start in range(0, len(observations), chunk):
         part = observations[start:start + chunk]
-        padded = np.concatenate([part, np.repeat(part[-1:], chunk - len(part), axis=0)]) if len(part) < chunk else part
-        outputs.append(np.asarray(fn(padded))[: len(part)])
+        outputs.append(np.asarray(fn(padded_chunk(part, chunk)))[: len(part)])
     return np.concatenate(outputs)
