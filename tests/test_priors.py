@@ -58,7 +58,7 @@ def test_denoiser_beats_the_identity_and_the_best_gaussian_filter_at_every_noise
     rng = np.random.default_rng(5)
     for sigma in SIGMAS:
         noisy = (truths + sigma * rng.standard_normal(truths.shape)).astype(np.float32)
-        denoised = np.asarray(denoise_batch(prior.denoiser, jnp.asarray(noisy), jnp.float32(sigma)))
+        denoised = np.asarray(denoise_batch(prior.model, jnp.asarray(noisy), jnp.float32(sigma)))
         gaussian = max(psnr(scipy.ndimage.gaussian_filter(noisy, (0, width, width)), truths) for width in (0.5, 0.75, 1.0, 1.5, 2.0, 3.0))
         assert psnr(denoised, truths) > max(psnr(noisy, truths), gaussian) + 0.3, sigma
     again = trained_prior(problem.dataset("train").truths, problem.dataset("validation").truths, PriorConfig(**TINY_PRIOR), silent)

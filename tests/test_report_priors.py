@@ -12,14 +12,15 @@ from parity.report import learned_priors
 from parity.report.analysis import select_runs
 
 
-def _runs(rows: list[tuple[str, str, float, float, float, int, float]]) -> pd.DataFrame:
-    """(label, solver, psnr, one-off seconds, per-image seconds, angles, evaluations per image) as selected runs."""
+def _runs(rows: list[tuple[str, str, float, float, float, int, float]], extra: list[dict] | None = None) -> pd.DataFrame:
+    """(label, solver, psnr, one-off seconds, per-image seconds, angles, evaluations per image) as selected runs; ``extra`` adds
+    columns per row."""
     frame = pd.DataFrame([{
         "record_id": f"r{i}", "case_key": f"k{i}", "created_utc": "2026-01-01T00:00:00+00:00", "problem": "ct_2d",
         "problem_kind": "inverse", "problem_params.angles": angles, "solver": solver, "label": label,
         "family": "classical" if solver in ("fbp", "tv") else "sciml", "seed": 0, "status": "ok", "setup_s": 0.0, "compile_s": 0.0,
         "train_s": one_off, "reconstruction_s": per_image, "metrics.psnr": psnr, "metrics.ssim": 0.9, "metrics.nmse": 0.01,
-        "info.evaluations_per_image": evaluations,
+        "info.evaluations_per_image": evaluations, **(extra[i] if extra else {}),
     } for i, (label, solver, psnr, one_off, per_image, angles, evaluations) in enumerate(rows)])
     frame["created_utc"] = pd.to_datetime(frame["created_utc"])
     return select_runs(frame)
@@ -62,3 +63,27 @@ def test_no_figure_without_a_cost_knob_or_an_observation_axis(tmp_path: Path) ->
 
 def test_an_unknown_solver_has_no_family() -> None:
     assert learned_priors.approach("not_installed") == "" and learned_priors.approach("dps") == "diffusion"
+
+
+def _shifted_runs() -> pd.DataFrame:
+    """FBP and DPS at 30 angles on the unshifted test split and under both shifts (DPS invents structure on heads)."""
+    rows = [("FBP", "fbp", None, 29.0, 0.80, 1.0), ("FBP", "fbp", "phantoms", 28.0, 0.78, 1.5), ("FBP", "fbp", "noise", 26.0, 0.70, 9.0),
+            ("DPS", "dps", None, 30.0, 0.85, 0.5), ("DPS", "dps", "phantoms", 25.0, 0.70, 6.0), ("DPS", "dps", "noise", 29.5, 0.84, 0.8)]
+    return _runs([(label, solver, psnr, 1.0, 0.1, 30, NAN) for label, solver, _, psnr, _, _ in rows],
+                 [{"problem_params.shift": shift, "metrics.ssim": ssim, "metrics.hallucination": score} for _, _, shift, _, ssim, score in rows])
+
+
+def test_robustness_gives_each_methods_drop_under_each_shift_and_its_hallucination() -> None:
+    text = learned_priors.robustness_markdown(_shifted_runs())
+    lines = text.splitlines()
+    assert "PSNR drop under phantoms" in lines[0] and "hallucination (%): none" in lines[0]
+    dps = next(line for line in lines if line.startswith("| DPS"))
+    cells = [cell.strip() for cell in dps.strip("|").split("|")]
+    # method, PSNR, then (PSNR, SSIM) drops under noise and phantoms (sorted), then hallucination none / noise / phantoms
+    assert cells == ["DPS", "30.00", "+0.50", "+0.010", "+5.00", "+0.150", "0.5", "0.8", "6.0"]
+
+
+def test_shifted_test_splits_stay_out_of_the_family_table() -> None:
+    best = learned_priors.best_of_each_family(_shifted_runs())
+    assert sorted(best["psnr"]) == [29.0, 30.0]  # the unshifted runs only
+    assert learned_priors.robustness_markdown(_runs(RUNS)) == ""  # no shift studied: no section

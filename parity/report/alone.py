@@ -62,6 +62,8 @@ SHARED: tuple[SharedPeriod, ...] = (
     SharedPeriod(("ct_2d_priors",), "2026-12-06T23:10", "2026-12-07T00:30",
                  "the learned-prior sweep (its prior's training included) ran beside test runs, benchmarks and helpers' work, most of "
                  "it at lower priority (issue 28's note)"),
+    SharedPeriod(("ct_2d_priors",), "2026-12-07T02:32", "2026-12-07T02:56",
+                 "the learned regulariser's training and cases ran beside a package reinstall and short test runs (issue 28's note)"),
 )
 """Periods known to have been shared; a rerun alone after a period's end is measured alone."""
 

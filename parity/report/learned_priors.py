@@ -2,7 +2,7 @@
 
 A family is the way a method brings prior knowledge into the reconstruction (the solver's
 ``approach``): classical (FBP, TV, zero-filling), unrolled optimisers, diffusion samplers,
-plug-and-play, post-processing, deep image prior. Per setting, the table names each family's
+plug-and-play, post-processing, learned regulariser, deep image prior. Per setting, the table names each family's
 best method by median PSNR with its break-even against TV (the classical method a learned
 prior must beat to matter); the figures show quality against network evaluations per image
 (the samplers' cost knob) and against the observations (the best of each family per
@@ -27,6 +27,8 @@ from parity.report.text import pipe_table, seconds_text
 OBSERVATION_KNOBS = ("angles", "acceleration")
 """Scale knobs that count observations (more angles, more data; higher acceleration, less)."""
 EVALUATIONS = "info.evaluations_per_image"
+SHIFT = f"{analysis.PARAM_PREFIX}shift"
+"""The problem knob that shifts the test split (``phantoms``, ``noise``) away from the training distribution."""
 
 
 def approach(solver: str) -> str:
@@ -37,8 +39,14 @@ def approach(solver: str) -> str:
         return ""
 
 
+def in_distribution(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs whose test split is drawn like the training data (no ``shift``, or shift = none)."""
+    return runs[runs[SHIFT].fillna("none") == "none"] if SHIFT in runs else runs
+
+
 def family_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """The reconstruction table with each label's family and its break-even against TV at the same setting."""
+    """The reconstruction table with each label's family and its break-even against TV at the same setting (unshifted tests)."""
+    runs = in_distribution(runs)
     table = analysis.reconstruction_table(runs)
     solver_of = runs.groupby("label")["solver"].first()
     table["approach"] = table["label"].map(lambda label: approach(solver_of[label]))
@@ -119,6 +127,7 @@ def observations_plot(runs: pd.DataFrame, out_dir: Path, problem: str) -> Plot |
         return None
     column = f"{analysis.PARAM_PREFIX}{knob}"
     table = family_table(runs)
+    runs = in_distribution(runs)
     if "psnr" not in table:
         return None
     setting_value = runs.groupby("setting")[column].first()
@@ -159,3 +168,42 @@ def spread_pictures(pictured: list[PicturedSetting], store: Store, out_dir: Path
         plots.append(Plot(name, f"{item.heading}: each sampler's per-pixel spread over its samples (first test image) above the error of "
                                 "their mean, on one colour scale"))
     return plots
+
+
+def robustness_markdown(runs: pd.DataFrame) -> str:
+    """Each method's quality on the unshifted test split and its drop under each shift, where a study ran the shifts.
+
+    Rows pair runs that differ only in ``shift`` (same label and other knobs); the drop is the
+    median over seeds unshifted minus the median shifted, so a positive drop is a loss. The
+    hallucination score (share of the truth's flat pixels where the reconstruction shows an
+    edge) is given per shift: a rise under a phantom shift is structure the method invented.
+    """
+    if SHIFT not in runs or runs[SHIFT].fillna("none").nunique() < 2:
+        return ""
+    runs = runs.assign(**{SHIFT: runs[SHIFT].fillna("none")})
+    others = [c for c in analysis.varying_params(runs) if c != SHIFT]
+    shifts = [s for s in sorted(runs[SHIFT].unique()) if s != "none"]
+    metrics = [m for m in ("psnr", "ssim", "hallucination") if analysis.quality_column(m) in runs]
+    medians = runs.groupby(["label", *others, SHIFT], dropna=False)[[analysis.quality_column(m) for m in metrics]].median()
+    headers = ["method", *[c.removeprefix(analysis.PARAM_PREFIX) for c in others], "PSNR (dB)"]
+    headers += [f"{name} drop under {shift}" for shift in shifts for name in ("PSNR", "SSIM")]
+    if "hallucination" in metrics:
+        headers += ["hallucination (%): none", *shifts]
+    rows = []
+    for key, group in medians.groupby(level=["label", *others], sort=False, dropna=False):
+        by_shift = group.droplevel(list(range(group.index.nlevels - 1)))
+        if "none" not in by_shift.index or not any(s in by_shift.index for s in shifts):
+            continue
+        base = by_shift.loc["none"]
+        key = key if isinstance(key, tuple) else (key,)
+        row = [str(k) for k in key] + [f"{base[analysis.quality_column('psnr')]:.2f}"]
+        for shift in shifts:
+            for metric, digits in (("psnr", 2), ("ssim", 3)):
+                column = analysis.quality_column(metric)
+                row.append(f"{base[column] - by_shift.loc[shift, column]:+.{digits}f}" if shift in by_shift.index else "—")
+        if "hallucination" in metrics:
+            column = analysis.quality_column("hallucination")
+            row += [f"{by_shift.loc[s, column]:.1f}" if s in by_shift.index and pd.notna(by_shift.loc[s, column]) else "—"
+                    for s in ("none", *shifts)]
+        rows.append(row)
+    return pipe_table(headers, rows) if rows else ""

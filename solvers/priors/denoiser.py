@@ -16,7 +16,6 @@ and charged as one-off cost to every run that loads them (``PriorSolver``).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 
 import equinox as eqx
 import jax
@@ -25,12 +24,11 @@ import numpy as np
 import optax
 from jaxtyping import Array, Float, PyTree
 
-from parity import cache
 from parity import devices as device_mesh
 from parity.knobs import Configurable, at_least, knob, positive
-from parity.numerics import image_quality
 from parity.solvers import supervised
-from parity.solvers.base import Budget, Checkpoint, ProgressFn
+from parity.solvers.base import ProgressFn
+from parity.solvers.priors.trained_once import TrainedOnce, denoising_psnr, fit_best, trained_once
 from parity.solvers.priors.unet import UNet
 
 SIGMA_DATA = 0.5
@@ -39,7 +37,6 @@ P_MEAN, P_STD = -1.2, 1.2
 """EDM's log-normal training distribution of the noise level (z units)."""
 VALIDATION_SIGMAS = (0.02, 0.05, 0.1, 0.2, 0.5)
 """Noise levels (image units) at which checkpoints score denoising PSNR on validation truths."""
-VALIDATION_IMAGES = 16
 
 
 class Denoiser(eqx.Module):
@@ -73,45 +70,20 @@ class PriorConfig(Configurable):
         return UNet(1, 1, self.prior_channels, multipliers, np.random.default_rng([self.prior_seed, 7]), final_scale=0.0)
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainedPrior:
-    denoiser: Denoiser
-    train_s: float
-    """Seconds the training took when it ran (stored with the weights, charged to every user)."""
-    steps: int
-    n_train: int
-    validation_psnr: dict[str, float]
-    """Denoising PSNR (dB) on validation truths per noise level, of the kept checkpoint."""
-    from_cache: bool
-    flops_per_step: float
-    """XLA's count for one training step (NaN for a prior cached before it was recorded)."""
+TrainedPrior = TrainedOnce[Denoiser]
 
 
 def trained_prior(train: np.ndarray, validation: np.ndarray, config: PriorConfig, progress: ProgressFn) -> TrainedPrior:
     """The prior for these training truths, from the disk cache or trained now (and then cached)."""
-    digest = hashlib.sha256(np.ascontiguousarray(train, np.float32).tobytes()).hexdigest()[:16]
-    skeleton = Denoiser(config.network())
-    params, static = eqx.partition(skeleton, eqx.is_inexact_array)
-    trained_now = []
-
-    def train_now() -> dict[str, np.ndarray]:
-        trained_now.append(True)
+    def fit(params: PyTree, static: PyTree) -> tuple[Denoiser, supervised.SupervisedRun, float | None]:
         best, run, flops = _train(params, static, train, validation, config, progress)
-        scores = _validation_psnr(eqx.combine(best, static), validation)
-        return {**{f"leaf{i}": np.asarray(leaf) for i, leaf in enumerate(jax.tree.leaves(best))},
-                "train_s": np.float64(run.train_s), "steps": np.int64(run.steps), "flops_per_step": np.float64(flops or np.nan),
-                "sigmas": np.asarray(VALIDATION_SIGMAS), "psnr": np.asarray([scores[str(s)] for s in VALIDATION_SIGMAS])}
+        return eqx.combine(best, static), run, flops
 
-    key = {"truths": digest, "shape": list(train.shape), **config.params()}
-    arrays = cache.cached_arrays("denoising-prior", key, train_now)
-    leaves = [jnp.asarray(arrays[f"leaf{i}"]) for i in range(len(jax.tree.leaves(params)))]
-    denoiser = eqx.combine(jax.tree.unflatten(jax.tree.structure(params), leaves), static)
-    return TrainedPrior(denoiser, float(arrays["train_s"]), int(arrays["steps"]), len(train),
-                        {f"{s:g}": float(p) for s, p in zip(arrays["sigmas"], arrays["psnr"], strict=True)}, not trained_now,
-                        float(arrays.get("flops_per_step", np.nan)))
+    return trained_once("denoising-prior", Denoiser(config.network()), train, config, VALIDATION_SIGMAS, fit,
+                        lambda denoiser: _validation_psnr(denoiser, validation))
 
 
-def _augmented(images: Float[Array, "b h w"], key: Array) -> Float[Array, "b h w"]:
+def augmented(images: Float[Array, "b h w"], key: Array) -> Float[Array, "b h w"]:
     """Each image flipped and turned by one of the 8 symmetries of the square (the phantom laws are invariant to them)."""
     flip_key, turn_key = jax.random.split(key)
     flips = jax.random.bernoulli(flip_key, 0.5, (len(images),))
@@ -143,7 +115,7 @@ def _train(params: PyTree, static: PyTree, train: np.ndarray, validation: np.nda
 
     def step(p: PyTree, s: PyTree, indices: Array, step_key: Array) -> tuple[PyTree, PyTree, Array]:
         augment_key, loss_key = jax.random.split(step_key)
-        batch = _augmented(truths[indices], augment_key)
+        batch = augmented(truths[indices], augment_key)
         loss, grads = jax.value_and_grad(lambda q: edm_loss(eqx.combine(q, static), batch, loss_key))(p)
         updates, s = transform.update(grads, s, p)
         return optax.apply_updates(p, updates), s, loss
@@ -151,33 +123,13 @@ def _train(params: PyTree, static: PyTree, train: np.ndarray, validation: np.nda
     batch = min(config.prior_batch, len(train))
     opt_state = transform.init(params)
     compiled = jax.jit(step).lower(params, opt_state, jnp.zeros(batch, jnp.int32), key).compile()
-    counter = iter(range(1 << 62))
-
-    def checkpoint(p: PyTree, done: int, wall: float, loss: float) -> Checkpoint:
-        scores = _validation_psnr(eqx.combine(p, static), validation)
-        return Checkpoint(wall_s=wall, step=done, metrics={}, loss=loss, details={"validation_psnr": float(np.mean(list(scores.values())))})
-
-    run = supervised.fit(
-        lambda p, s, indices: compiled(p, s, jnp.asarray(indices), jax.random.fold_in(key, next(counter))),
-        params, opt_state, checkpoint, lambda point: -point.details["validation_psnr"],
-        n_train=len(train), batch_size=batch, budget=Budget(steps=config.prior_steps),
-        seed=config.prior_seed, checkpoint_every=max(1, config.prior_steps // 5), progress=progress,
-    )
-    if run.status != "ok":
-        raise FloatingPointError(f"training the denoising prior stopped: {run.message}")
+    run = fit_best(compiled, params, opt_state, lambda p: _validation_psnr(eqx.combine(p, static), validation), n_train=len(train),
+                   batch=batch, steps=config.prior_steps, seed=config.prior_seed, progress=progress, what="denoising prior")
     return run.best_params, run, device_mesh.flops(compiled)
 
 
 def _validation_psnr(denoiser: Denoiser, validation: np.ndarray) -> dict[str, float]:
-    """Mean denoising PSNR per noise level on the first validation truths (fixed noise, so checkpoints compare)."""
-    truths = np.asarray(validation[:VALIDATION_IMAGES], np.float32)
-    rng = np.random.default_rng(12345)
-    scores = {}
-    for sigma in VALIDATION_SIGMAS:
-        noisy = truths + sigma * rng.standard_normal(truths.shape).astype(np.float32)
-        denoised = np.asarray(denoise_batch(denoiser, jnp.asarray(noisy), jnp.float32(sigma)))
-        scores[str(sigma)] = float(np.mean([image_quality.psnr(d, t) for d, t in zip(denoised, truths, strict=True)]))
-    return scores
+    return denoising_psnr(lambda noisy, sigma: denoise_batch(denoiser, noisy, sigma), validation, VALIDATION_SIGMAS)
 
 
 @eqx.filter_jit

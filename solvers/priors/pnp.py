@@ -34,7 +34,7 @@ class PlugAndPlayADMM(PriorSolver):
     description: ClassVar[str] = "plug-and-play ADMM with the learned denoiser as the prior's proximal map; weight = the denoiser's sigma"
     deterministic: ClassVar[bool] = True
     weight_name: ClassVar[str] = "denoiser_sigma"
-    weight_grid: ClassVar[tuple[float, ...]] = (0.01, 0.02, 0.04, 0.08, 0.16)
+    weight_grid: ClassVar[tuple[float, ...]] = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64)
 
     iterations: int = knob(30, "ADMM iterations, one denoiser call each (the cost knob)", "integer >= 1", at_least(1))
     rho: float = knob(0.1, "ADMM penalty of the data step (unit-norm operator units)", "number > 0", positive)
