@@ -7,6 +7,8 @@ Every comparison here is made on *cost*, the honest time to a checkpoint: for it
 
 from __future__ import annotations
 
+import math
+
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -62,7 +64,9 @@ def select_runs(frame: pd.DataFrame, case_keys: set[str] | None = None, problem:
         values = group[varying].map(hashable).apply(tuple, axis=1) if varying else pd.Series([()] * len(group), index=group.index)
         ranks = {v: i for i, v in enumerate(_sorted(set(values)))}
         runs.loc[group.index, "_order"] = values.map(ranks)
-        runs.loc[group.index, "setting"] = values.map(lambda v: ", ".join(f"{_knob(c)}={param_text(x)}" for c, x in zip(varying, v)))
+        # A knob a record lacks (made before it existed, or a test-only knob left at its default) is not named.
+        runs.loc[group.index, "setting"] = values.map(lambda v: ", ".join(f"{_knob(c)}={param_text(x)}" for c, x in zip(varying, v)
+                                                                          if not _missing(x)))
     _label_device_counts(runs)
     return runs.sort_values(["problem", "_order", "series_label", "_devices", "seed"], ignore_index=True).drop(columns=["_order", "_devices"])
 
@@ -373,6 +377,10 @@ def seed_band(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns are expected: no seed there
         return np.nanmedian(values, axis=0), np.nanmin(values, axis=0), np.nanmax(values, axis=0)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def param_text(value: Any) -> str:
