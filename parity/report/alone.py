@@ -64,6 +64,10 @@ SHARED: tuple[SharedPeriod, ...] = (
                  "it at lower priority (issue 28's note)"),
     SharedPeriod(("ct_2d_priors",), "2026-12-07T02:32", "2026-12-07T02:56",
                  "the learned regulariser's training and cases ran beside a package reinstall and short test runs (issue 28's note)"),
+    SharedPeriod(("mri_2d_priors",), "2026-12-07T02:56", "2026-12-07T03:01",
+                 "its PnP reruns ran beside two minutes of report tests at lower priority (issue 28's note)"),
+    SharedPeriod(("ct_2d_priors",), "2026-12-07T03:12", "2026-12-07T03:14",
+                 "a robustness case ran beside a report regeneration at lower priority (issue 28's note)"),
 )
 """Periods known to have been shared; a rerun alone after a period's end is measured alone."""
 

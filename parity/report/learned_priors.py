@@ -68,8 +68,10 @@ def best_of_each_family(runs: pd.DataFrame) -> pd.DataFrame:
     if "psnr" not in table:  # velocity models (FWI) are ranked by their error, and have no families of prior
         return table.iloc[0:0]
     table = table.dropna(subset=["psnr"])
+    order = {setting: i for i, setting in enumerate(table["setting"].unique())}  # the runs' order: numeric, not by text
     best = table.sort_values("psnr", ascending=False, kind="stable").groupby(["problem", "setting", "approach"], sort=False).head(1)
-    return best.sort_values(["problem", "setting", "psnr"], ascending=[True, True, False], kind="stable")
+    return best.assign(_order=best["setting"].map(order)).sort_values(["problem", "_order", "psnr"], ascending=[True, True, False],
+                                                                      kind="stable").drop(columns="_order")
 
 
 def family_markdown(runs: pd.DataFrame) -> str:

@@ -105,7 +105,9 @@ def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plot
         "Every method trained and tuned on the unshifted train and validation splits, then scored on test splits drawn "
         "differently: phantoms = random Shepp-Logan-like heads with lesions (a family no learned method saw), noise = "
         "twice the training noise. PSNR: the unshifted test split's; drops: unshifted minus shifted, median over seeds "
-        "(positive = worse). Hallucination: the share of the truth's flat pixels where the reconstruction shows an edge.",
+        "(positive = worse). A shifted split can be harder in itself (heads hold more structure than the training ellipses): the "
+        "drop of the method with no prior (FBP, zero-filling) measures that, and a method's drop beyond it is what its prior "
+        "lost. Hallucination: the share of the truth's flat pixels where the reconstruction shows an edge.",
         learned_priors.robustness_markdown,
         [problem for problem in inverse if learned_priors.robustness_markdown(runs[runs["problem"] == problem])],
     )
