@@ -34,7 +34,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from parity.operators import operator_norm
 from parity.problems.ct_2d import ParallelBeamCT2D
 from parity.solvers.priors.denoiser import SIGMA_DATA, Denoiser, PriorConfig
 from parity.solvers.priors.dps import guided_step
@@ -62,7 +61,7 @@ Step = Callable[[], object]
 def _problem(image_size: int) -> tuple[DataTerm, Denoiser, jax.Array, jax.Array]:
     """The unit-norm CT data term, the default untrained prior, a random image and its data."""
     operator = ParallelBeamCT2D(image_size=image_size, angles=ANGLES).operator()
-    data = DataTerm(operator, operator_norm(operator))
+    data = DataTerm.of(operator)
     x = jnp.asarray(np.random.default_rng(0).standard_normal((1, image_size, image_size)), jnp.float32)
     return data, Denoiser(PriorConfig().network()), x, jnp.asarray(jax.vmap(data.operator.forward)(x))
 

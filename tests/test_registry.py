@@ -60,16 +60,16 @@ def test_builtins_register_through_entry_points() -> None:
                                          "poisson_multiscale_2d", "seismic_fwi_2d", "turbulence_2d"]
     assert set(registry.solvers()) == {"chebyshev", "coarse_grid", "deeponet", "devito", "diffpir", "dip_tv", "dps", "fbp", "fbpinn", "fem", "fem_ns",
                                        "fno", "fwi", "learned_fwi", "learned_gd", "learned_pd", "pinn", "pinn_fwi", "pnp_admm", "post_unet", "rk_ode",
-                                       "spectral", "starting_model", "tv", "zero_filled"}
+                                       "spectral", "starting_model", "tv", "wcrr", "zero_filled"}
     assert registry.solvers_for(registry.problem_class("acoustic_wave_2d")()) == ["devito", "fbpinn", "pinn"]
     assert registry.solvers_for(registry.problem_class("helmholtz_2d")()) == ["fbpinn", "fem", "pinn"]
     assert registry.solvers_for(registry.problem_class("burgers_1d")()) == ["fbpinn", "pinn", "spectral"]
     assert registry.solvers_for(registry.problem_class("lid_cavity_2d")()) == ["fbpinn", "fem_ns", "pinn"]
     assert registry.solvers_for(registry.problem_class("turbulence_2d")()) == ["pinn", "spectral"]  # periodic: no FBPINN
     assert registry.solvers_for(registry.problem_class("ct_2d")()) == ["diffpir", "dip_tv", "dps", "fbp", "learned_gd", "learned_pd", "pnp_admm",
-                                                                          "post_unet", "tv"]
+                                                                          "post_unet", "tv", "wcrr"]
     assert registry.solvers_for(registry.problem_class("mri_2d")()) == ["diffpir", "dip_tv", "dps", "learned_gd", "learned_pd", "pnp_admm",
-                                                                           "post_unet", "tv", "zero_filled"]
+                                                                           "post_unet", "tv", "wcrr", "zero_filled"]
     assert registry.solvers_for(registry.problem_class("seismic_fwi_2d")()) == ["fwi", "learned_fwi", "pinn_fwi", "starting_model"]  # nonlinear: no TV
     for operator_problem in ("burgers_operator_1d", "navier_stokes_operator_2d", "darcy_operator_2d"):
         assert registry.solvers_for(registry.problem_class(operator_problem)()) == ["coarse_grid", "deeponet", "fno"]
@@ -92,7 +92,7 @@ def test_third_party_plugin_is_first_class_and_broken_ones_are_skipped(
 
 def test_unknown_names_list_what_exists() -> None:
     with pytest.raises(registry.UnknownNameError, match=r"unknown solver 'lattice_boltzmann'; available: chebyshev, coarse_grid, deeponet, devito, diffpir, dip_tv, dps, fbp, fbpinn, fem, fem_ns, fno, fwi, learned_fwi, learned_gd, "
-                       r"learned_pd, pinn, pinn_fwi, pnp_admm, post_unet, rk_ode, spectral, starting_model, tv, zero_filled"):
+                       r"learned_pd, pinn, pinn_fwi, pnp_admm, post_unet, rk_ode, spectral, starting_model, tv, wcrr, zero_filled"):
         registry.solver_class("lattice_boltzmann")
 
 

@@ -91,3 +91,10 @@ def test_a_weight_without_its_sigma_and_a_nonlinear_problem_are_refused() -> Non
         WeaklyConvexRidge(iterations=0)
     with pytest.raises(UnsupportedError, match="needs a linear inverse problem"):
         Case(SeismicFWI2D(), WeaklyConvexRidge())
+
+
+def test_a_problem_without_training_truths_is_refused_saying_so() -> None:
+    problem = ParallelBeamCT2D(image_size=16, angles=10, n_train=0, n_validation=2, n_test=2)
+    record = run_case(Case(problem, WeaklyConvexRidge(**TINY), 0, Budget(steps=1)))
+    assert record["status"] == "error" and "train split is empty (set n_train >= 1)" in record["message"]
+

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Inexact
 
-from parity.operators import ImagingOperator
+from parity.operators import ImagingOperator, operator_norm
 from parity.solvers.reconstruction.learned_reconstruction import NormalisedOperator
 
 
@@ -25,6 +25,11 @@ class DataTerm(eqx.Module):
 
     def __init__(self, operator: ImagingOperator, norm: float):
         self.operator = NormalisedOperator(operator, norm)
+
+    @classmethod
+    def of(cls, operator: ImagingOperator) -> DataTerm:
+        """The data term of ``operator`` scaled by its measured norm."""
+        return cls(operator, operator_norm(operator))
 
     def scaled(self, observation: Inexact[Array, "..."]) -> Inexact[Array, "..."]:
         """A raw observation in the unit-norm operator's units."""

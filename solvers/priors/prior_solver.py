@@ -21,12 +21,12 @@ from jaxtyping import Float, Inexact
 
 from parity.knobs import at_least, knob
 from parity.numerics import image_quality
-from parity.operators import operator_norm
 from parity.problems.base import Problem
 from parity.problems.inverse import InverseProblem
 from parity.solvers.base import Budget, Checkpoint, Evaluator, ProgressFn, Solver, SolveResult
 from parity.solvers.priors.denoiser import Denoiser, PriorConfig, trained_prior
 from parity.solvers.priors.posterior import DataTerm
+from parity.solvers.priors.trained_once import train_truths
 from parity.solvers.priors.sampling import Samples
 from parity.solvers.priors.unet import check_divisible
 from parity.solvers.seismic.per_sample_inversion import memoised_predict
@@ -66,13 +66,9 @@ class PriorSolver(PriorConfig, Solver):
         assert isinstance(problem, InverseProblem)
         check_divisible(problem.image_size, self.prior_levels, self.name)
         started = time.perf_counter()
-        train, validation = problem.dataset("train"), problem.dataset("validation")
-        if len(train.truths) == 0:
-            raise ValueError(f"{self.name}: the denoising prior trains on the train split's truths; {problem.name}'s train split is empty "
-                             "(set n_train >= 1)")
-        operator = problem.operator()
-        data = DataTerm(operator, operator_norm(operator))
-        prior = trained_prior(train.truths, validation.truths, self.prior_config(), progress)
+        train, validation = train_truths(problem, self.name, "denoising prior"), problem.dataset("validation")
+        data = DataTerm.of(problem.operator())
+        prior = trained_prior(train, validation.truths, self.prior_config(), progress)
         # Training that ran just now is charged once, through train_s, not again as set-up.
         setup_s = time.perf_counter() - started - (0.0 if prior.from_cache else prior.train_s)
 

@@ -24,6 +24,7 @@ from jaxtyping import Array, Float, PyTree
 from parity import cache
 from parity.knobs import Configurable
 from parity.numerics import image_quality
+from parity.problems.inverse import InverseProblem
 from parity.solvers import supervised
 from parity.solvers.base import Budget, Checkpoint, ProgressFn
 
@@ -72,6 +73,14 @@ def trained_once(name: str, skeleton: Model, train: np.ndarray, config: Configur
     return TrainedOnce(model, float(arrays["train_s"]), int(arrays["steps"]), len(train), sum(int(leaf.size) for leaf in leaves),
                        {f"{s:g}": float(p) for s, p in zip(arrays["sigmas"], arrays["psnr"], strict=True)}, not trained_now,
                        float(arrays.get("flops_per_step", np.nan)))
+
+
+def train_truths(problem: InverseProblem, solver: str, what: str) -> np.ndarray:
+    """The train truths ``what`` learns from, refusing a problem whose train split is empty."""
+    truths = problem.dataset("train").truths
+    if len(truths) == 0:
+        raise ValueError(f"{solver}: the {what} trains on the train split's truths; {problem.name}'s train split is empty (set n_train >= 1)")
+    return truths
 
 
 def fit_best(step: Step, params: PyTree, opt_state: PyTree, score: Callable[[PyTree], dict[str, float]], *, n_train: int, batch: int,

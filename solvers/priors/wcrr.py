@@ -24,11 +24,11 @@ from jaxtyping import Array, Float, Inexact
 
 from parity.knobs import ParameterError, at_least, knob
 from parity.numerics import image_quality
-from parity.operators import operator_norm
 from parity.problems.base import Problem
 from parity.problems.inverse import InverseProblem
 from parity.solvers.base import Budget, Checkpoint, Evaluator, ProgressFn, Solver, SolveResult
 from parity.solvers.priors.posterior import DataTerm
+from parity.solvers.priors.trained_once import train_truths
 from parity.solvers.priors.ridge import RegulariserConfig, RidgeRegulariser, trained_regulariser
 from parity.solvers.reconstruction.classical_reconstruction import padded_chunk
 from parity.solvers.seismic.per_sample_inversion import memoised_predict
@@ -92,13 +92,10 @@ class WeaklyConvexRidge(RegulariserConfig, Solver):
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
         assert isinstance(problem, InverseProblem)
         started = time.perf_counter()
-        train, validation = problem.dataset("train"), problem.dataset("validation")
-        if len(train.truths) == 0:
-            raise ValueError(f"{self.name}: the regulariser trains on the train split's truths; {problem.name}'s train split is empty "
-                             "(set n_train >= 1)")
+        train, validation = train_truths(problem, self.name, "regulariser"), problem.dataset("validation")
         operator = problem.operator()
-        data = DataTerm(operator, operator_norm(operator))
-        trained = trained_regulariser(train.truths, validation.truths, RegulariserConfig(
+        data = DataTerm.of(operator)
+        trained = trained_regulariser(train, validation.truths, RegulariserConfig(
             **{f.name: getattr(self, f.name) for f in dataclasses.fields(RegulariserConfig)}), progress)
         # Training that ran just now is charged once, through train_s, not again as set-up.
         setup_s = time.perf_counter() - started - (0.0 if trained.from_cache else trained.train_s)
