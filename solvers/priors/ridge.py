@@ -52,6 +52,14 @@ POWER_ITERATIONS = 20
 """Power iterations estimating |W| in each training step (the final |W| uses many more)."""
 
 
+def convolved(kernels: tuple[Float[Array, "out in k k"], ...], x: Float[Array, "h w"]) -> Float[Array, "c h w"]:
+    """The raw multi-convolution W x (zero padding, no biases), before scaling to unit norm."""
+    out = x[None, None]
+    for kernel in kernels:
+        out = jax.lax.conv_general_dilated(out, kernel, (1, 1), "SAME")
+    return out[0]
+
+
 class RidgeRegulariser(eqx.Module):
     """R_sigma(x) and its gradient W^T phi'(W x) for one real image x (image units)."""
 
@@ -67,10 +75,7 @@ class RidgeRegulariser(eqx.Module):
     """|W| of the raw kernels; W is applied divided by it."""
 
     def multiconv(self, x: Float[Array, "h w"]) -> Float[Array, "c h w"]:
-        out = x[None, None]
-        for kernel in self.kernels:
-            out = jax.lax.conv_general_dilated(out, kernel, (1, 1), "SAME")
-        return out[0] / self.norm
+        return convolved(self.kernels, x) / self.norm
 
     def slopes(self, sigma: Float[Array, ""] | float) -> Float[Array, " knots"]:
         """psi'' on each spline interval at noise level sigma: >= -1 by construction (weak convexity)."""
@@ -114,10 +119,7 @@ class RidgeRegulariser(eqx.Module):
 def spectral_norm(kernels: tuple[Array, ...], shape: tuple[int, int], iterations: int, key: Array) -> Float[Array, ""]:
     """|W| of the raw multi-convolution on images of ``shape``, by power iteration on W^T W (gradient flows to the kernels)."""
     def apply(x: Array) -> Array:
-        out = x[None, None]
-        for kernel in kernels:
-            out = jax.lax.conv_general_dilated(out, kernel, (1, 1), "SAME")
-        return out[0]
+        return convolved(kernels, x)
 
     vector = jax.random.normal(key, shape)
     for _ in range(iterations):
