@@ -32,10 +32,11 @@ tunes, on the unshifted train and validation splits):
   noise of 2x ``noise``; Poisson counts from a quarter of ``photons`` (the log data's
   std grows as 1/sqrt(photons), so half the photons would give only sqrt(2)x).
 
-Fewer observations than trained for is not a shift here: the test data would need
-another operator than ``operator()``, the one every method is built and tuned with. A
-learned method trained at 30 angles and scored at 15 is a later harness change; the
-``angles`` sweep axis covers fewer observations meanwhile.
+- ``observations``: the same test truths measured at a third of the angles (30 -> 10, a
+  subset of them), through :meth:`test_operator`; every method trains and tunes at
+  ``angles`` and reconstructs with the sparser operator. The test split is then exactly
+  the one of ``angles // 3`` (same truths, same noise draws), so a method trained for the
+  sparser setting can be set beside it.
 """
 
 from __future__ import annotations
@@ -48,13 +49,15 @@ import numpy as np
 import skimage.transform
 from jaxtyping import Float
 
-from parity.knobs import at_least, knob
+from parity.knobs import ParameterError, at_least, knob
 from parity.numerics import phantoms, radon
 from parity.problems.inverse import InverseProblem, Split, shift_knob
 
 NOISE_MODELS = ("gaussian", "poisson")
 PHANTOM_MODELS = ("exact", "dival")
 UPSAMPLING = 3
+FEWER_ANGLES = 3
+"""The ``observations`` shift scores on ``angles // FEWER_ANGLES`` angles, a subset of the trained ones."""
 """The dival model's simulation grid, in reconstruction pixels per side: an odd count of rays per detector bin."""
 
 
@@ -78,48 +81,70 @@ class ParallelBeamCT2D(InverseProblem):
     n_test: int = knob(50, "held-out test samples (scores)", "integer >= 1", at_least(1))
     shift: str = shift_knob()
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.shift == "observations" and self.angles < FEWER_ANGLES:
+            raise ParameterError(f"{self.name}: shift = 'observations' scores on a third of the angles, so it needs angles >= "
+                                 f"{FEWER_ANGLES}; got angles = {self.angles}")
+
+    @property
+    def test_angles(self) -> int:
+        """Angles of the test split: ``angles``, or a third of them under the ``observations`` shift."""
+        return self.angles // FEWER_ANGLES if self.shift == "observations" else self.angles
+
     def split_size(self, split: Split) -> int:
         return {"train": self.n_train, "validation": self.n_validation, "test": self.n_test}[self._check_split(split)]
 
     def operator(self) -> radon.ParallelBeamRadon:
         return _operator(self.image_size, self.angles)
 
+    def test_operator(self) -> radon.ParallelBeamRadon:
+        return _operator(self.image_size, self.test_angles)
+
+    def test_setting(self) -> dict[str, int]:
+        return {"angles": self.test_angles} if self.shift == "observations" else {}
+
     def simulate(self, rng: np.random.Generator) -> tuple[Float[np.ndarray, "n n"], Float[np.ndarray, "a d"]]:
         draw = phantoms.dival_ellipses if self.phantom_model == "dival" else phantoms.random_ellipses
         return self._pair(draw(rng), rng)
 
     def simulate_split(self, split: Split, rng: np.random.Generator) -> tuple[Float[np.ndarray, "n n"], Float[np.ndarray, "a d"]]:
-        """The test split under ``shift``: heads instead of ellipses, or twice the noise; the other splits as ``simulate``."""
+        """The test split under ``shift``: heads instead of ellipses, twice the noise or a third of the angles; the other splits as ``simulate``."""
         if split != "test" or self.shift == "none":
             return self.simulate(rng)
         if self.shift == "phantoms":
             return self._pair(phantoms.random_heads(rng), rng)
         draw = phantoms.dival_ellipses if self.phantom_model == "dival" else phantoms.random_ellipses
+        if self.shift == "observations":
+            return self._pair(draw(rng), rng, angles=self.test_angles)
         return self._pair(draw(rng), rng, noise_factor=2.0)
 
-    def _pair(self, phantom: phantoms.Ellipses, rng: np.random.Generator, noise_factor: float = 1.0
+    def _pair(self, phantom: phantoms.Ellipses, rng: np.random.Generator, noise_factor: float = 1.0, angles: int | None = None
               ) -> tuple[Float[np.ndarray, "n n"], Float[np.ndarray, "a d"]]:
-        """The truth of ``phantom`` under ``phantom_model`` and its noisy sinogram, the noise std scaled by ``noise_factor``."""
+        """The truth of ``phantom`` under ``phantom_model`` and its noisy sinogram at ``angles`` (default: the knob's), the noise
+        std scaled by ``noise_factor``."""
         if self.phantom_model == "dival":
             truth = phantoms.foreground_normalised(phantom.sampled(self.image_size))
-            return truth, self._noisy(self.upsampled_sinogram(truth), rng, noise_factor)
+            return truth, self._noisy(self.upsampled_sinogram(truth, angles), rng, noise_factor)
         phantom = phantom.normalised(self.image_size)
-        return phantom.raster(self.image_size), self._noisy(self.exact_sinogram(phantom), rng, noise_factor)
+        return phantom.raster(self.image_size), self._noisy(self.exact_sinogram(phantom, angles), rng, noise_factor)
 
-    def exact_sinogram(self, phantom: phantoms.Ellipses) -> Float[np.ndarray, "a d"]:
-        """Line integrals of the continuous phantom, averaged across each detector bin's width."""
+    def exact_sinogram(self, phantom: phantoms.Ellipses, angles: int | None = None) -> Float[np.ndarray, "a d"]:
+        """Line integrals of the continuous phantom at ``angles`` (default: the knob's), averaged across each detector bin's width."""
+        count = angles or self.angles
         offsets = radon.detector_offsets(self.image_size, radon.detector_count(self.image_size))
         width = 2.0 / self.image_size
         within = (np.arange(self._bin_samples) + 0.5) / self._bin_samples - 0.5
         fine = (offsets[:, None] + width * within[None, :]).ravel()
-        angles = np.pi * np.arange(self.angles) / self.angles
-        return phantom.radon(angles, fine).reshape(self.angles, -1, self._bin_samples).mean(axis=-1)
+        return phantom.radon(np.pi * np.arange(count) / count, fine).reshape(count, -1, self._bin_samples).mean(axis=-1)
 
-    def upsampled_sinogram(self, truth: Float[np.ndarray, "n n"]) -> Float[np.ndarray, "a d"]:
-        """Line integrals of the truth upsampled bilinearly (as dival's ``ResizeOperator``), ``UPSAMPLING`` rays per bin averaged."""
+    def upsampled_sinogram(self, truth: Float[np.ndarray, "n n"], angles: int | None = None) -> Float[np.ndarray, "a d"]:
+        """Line integrals of the truth upsampled bilinearly (as dival's ``ResizeOperator``) at ``angles`` (default: the knob's),
+        ``UPSAMPLING`` rays per bin averaged."""
+        count = angles or self.angles
         fine = skimage.transform.resize(truth, (UPSAMPLING * self.image_size,) * 2, order=1)
-        data = np.asarray(_fine_operator(self.image_size, self.angles).forward(fine), np.float64)
-        return data.reshape(self.angles, -1, UPSAMPLING).mean(axis=-1)
+        data = np.asarray(_fine_operator(self.image_size, count).forward(fine), np.float64)
+        return data.reshape(count, -1, UPSAMPLING).mean(axis=-1)
 
     def _noisy(self, clean: Float[np.ndarray, "a d"], rng: np.random.Generator, factor: float = 1.0) -> Float[np.ndarray, "a d"]:
         """``clean`` plus the noise model's noise, its std scaled by ``factor`` (Poisson: photons divided by factor^2)."""

@@ -12,6 +12,10 @@ A problem may draw its *test* split from another distribution than the other two
 (:meth:`InverseProblem.simulate_split`, set by a knob such as CT's and MRI's ``shift``):
 learned methods still train, and every method still tunes, on the unshifted train and
 validation splits, and the score says how a method fares on data it was not made for.
+The test split may even be measured by another operator (:meth:`InverseProblem.test_operator`:
+fewer angles, a sparser mask): a solver trains and tunes with ``operator()`` and then
+reconstructs the test observations with ``test_operator()``, keeping its tuned settings
+and trained weights, as a user would who applies a method beyond what it was made for.
 
 Through the harness an inverse problem looks like a forward one: the evaluator's "points"
 are the test observations, its reference the test truths, and a solver's ``predict`` maps
@@ -38,7 +42,7 @@ from parity.problems.base import Problem, Snapshot
 
 Split = Literal["train", "validation", "test"]
 SPLITS: tuple[Split, ...] = ("train", "validation", "test")
-SHIFTS = ("none", "phantoms", "noise")
+SHIFTS = ("none", "phantoms", "noise", "observations")
 """Distribution shifts of the test split that :func:`shift_knob` offers."""
 __getattr__ = moved.names_getattr(__name__)  # ImagingOperator and operator_norm, now in parity.operators
 
@@ -46,9 +50,8 @@ __getattr__ = moved.names_getattr(__name__)  # ImagingOperator and operator_norm
 def shift_knob() -> Any:
     """The ``shift`` knob: which distribution the test split is drawn from (train and validation never shift)."""
     return knob("none", "distribution shift of the test split only: none; phantoms (random Shepp-Logan-like heads with lesions); "
-                "noise (twice the noise std)",
-                f"{', '.join(SHIFTS)} ('observations' is not offered: fewer observations change the operator; sweep angles "
-                "or acceleration instead)", lambda s: s in SHIFTS)
+                "noise (twice the noise std); observations (fewer than every method was trained and tuned for, measured by "
+                "test_operator(): a third of CT's angles, twice MRI's acceleration)", ", ".join(SHIFTS), lambda s: s in SHIFTS)
 
 
 class Dataset(NamedTuple):
@@ -93,6 +96,19 @@ class InverseProblem(Problem):
     @abc.abstractmethod
     def operator(self) -> MeasurementOperator:
         """The forward operator on the reconstruction grid."""
+
+    def test_operator(self) -> MeasurementOperator:
+        """The operator that measured the test split: ``operator()`` unless a shift measures fewer observations."""
+        return self.operator()
+
+    def test_setting(self) -> dict[str, Any]:
+        """The knobs whose unshifted problem measures its own split as ``test_operator()`` measures this test split
+        (empty unless a shift measures fewer observations): the setting a method could have been trained for instead."""
+        return {}
+
+    def split_operator(self, split: Split) -> MeasurementOperator:
+        """The operator that measured ``split``'s observations."""
+        return self.test_operator() if split == "test" else self.operator()
 
     @abc.abstractmethod
     def simulate(self, rng: np.random.Generator) -> tuple[Float[np.ndarray, "h w"], Inexact[np.ndarray, "..."]]:
@@ -140,7 +156,7 @@ def _dataset(problem: InverseProblem, split: str) -> Dataset:
     split = problem._check_split(split)
 
     def simulate_all() -> dict[str, np.ndarray]:
-        operator = problem.operator()
+        operator = problem.split_operator(split)
         from tqdm import tqdm
 
         indices = tqdm(range(problem.split_size(split)), desc=f"simulating {problem.name} {split}", unit="sample", leave=False,

@@ -63,7 +63,7 @@ def tuned_fbp(validation: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray,
 
     def scores(data: tuple[np.ndarray, np.ndarray], window: str, cutoff: float) -> tuple[float, float]:
         truths, observations = data
-        images = fbp.reconstructor(problem, window, cutoff)(observations)
+        images = fbp.reconstructor(problem.operator(), window, cutoff)(observations)
         return (float(np.mean([image_quality.psnr(x, t) for x, t in zip(images, truths, strict=True)])),
                 float(np.mean([image_quality.ssim(x, t) for x, t in zip(images, truths, strict=True)])))
 

@@ -87,3 +87,17 @@ def test_shifted_test_splits_stay_out_of_the_family_table() -> None:
     best = learned_priors.best_of_each_family(_shifted_runs())
     assert sorted(best["psnr"]) == [29.0, 30.0]  # the unshifted runs only
     assert learned_priors.robustness_markdown(_runs(RUNS)) == ""  # no shift studied: no section
+
+
+def test_fewer_observations_sets_each_method_beside_itself_trained_for_them() -> None:
+    """A U-Net trained at 30 angles and scored at 10, against the U-Net trained at 10 on the same test split."""
+    rows = [("U-Net", "post_unet", 31.0, 30, "none"), ("U-Net", "post_unet", 20.0, 30, "observations"),
+            ("U-Net", "post_unet", 27.5, 10, "none"), ("U-Net", "post_unet", 26.0, 90, "none"),
+            ("TV", "tv", 31.0, 30, "none"), ("TV", "tv", 27.0, 30, "observations")]  # no TV trained for 10: its gap is unknown
+    runs = _runs([(label, solver, psnr, 1.0, 0.1, angles, NAN) for label, solver, psnr, angles, _ in rows],
+                 [{"problem_params.shift": shift, "problem_params.image_size": 64} for *_, shift in rows])
+    lines = learned_priors.fewer_observations_markdown(runs).splitlines()
+    cells = {line.split("|")[1].strip(): [cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]}
+    assert cells["U-Net"] == ["U-Net", "angles=30", "angles=10", "31.00", "20.00", "27.50", "+7.50"]
+    assert cells["TV"] == ["TV", "angles=30", "angles=10", "31.00", "27.00", "—", "—"]
+    assert learned_priors.fewer_observations_markdown(_shifted_runs()) == ""  # other shifts only: no section

@@ -11,8 +11,11 @@ number of angles or acceleration): how the algorithm should change as data decre
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -21,6 +24,7 @@ import pandas as pd
 from parity.harness import registry
 from parity.report import analysis
 from parity.harness.store import Store
+from parity.problems.inverse import InverseProblem
 from parity.report.plots import PicturedSetting, Plot, _file_name, _panels, _picture, _save, _save_picture
 from parity.report.text import pipe_table, seconds_text
 
@@ -28,7 +32,7 @@ OBSERVATION_KNOBS = ("angles", "acceleration")
 """Scale knobs that count observations (more angles, more data; higher acceleration, less)."""
 EVALUATIONS = "info.evaluations_per_image"
 SHIFT = f"{analysis.PARAM_PREFIX}shift"
-"""The problem knob that shifts the test split (``phantoms``, ``noise``) away from the training distribution."""
+"""The problem knob that shifts the test split (``phantoms``, ``noise``, ``observations``) away from the training distribution."""
 
 
 def approach(solver: str) -> str:
@@ -209,3 +213,52 @@ def robustness_markdown(runs: pd.DataFrame) -> str:
                     for s in ("none", *shifts)]
         rows.append(row)
     return pipe_table(headers, rows) if rows else ""
+
+
+def fewer_observations_markdown(runs: pd.DataFrame) -> str:
+    """Each method scored on fewer observations than it was trained and tuned for, beside itself trained for them.
+
+    Runs with ``shift = observations`` reconstruct a test split measured at the problem's
+    ``test_setting()`` (a third of the angles, twice the acceleration) with the settings and
+    weights of their own; the same label's unshifted run at that setting saw the same test
+    split after training and tuning for it. The gap between the two is what not retraining
+    costs; PSNR medians over seeds.
+    """
+    if SHIFT not in runs:
+        return ""
+    shifted, unshifted = runs[runs[SHIFT] == "observations"], in_distribution(runs)
+    psnr = analysis.quality_column("psnr")
+    headers = ["method", "trained and tuned for", "scored at", "PSNR (dB) at its own setting", "PSNR at fewer observations",
+               "PSNR trained for them", "not retraining costs (dB)"]
+    rows = []
+    for (problem, label), group in shifted.groupby(["problem", "label"], sort=False):
+        first = group.iloc[0]
+        fewer = _problem_at(first).test_setting()
+        own = _matching(unshifted, first, {})
+        retrained = _matching(unshifted, first, fewer)
+        trained_for = ", ".join(f"{knob}={first[analysis.PARAM_PREFIX + knob]:g}" for knob in fewer)
+        scored_at = ", ".join(f"{knob}={value:g}" for knob, value in fewer.items())
+        medians = [frame[psnr].median() if len(frame) else float("nan") for frame in (own, group, retrained)]
+        rows.append([label, trained_for, scored_at, *(f"{value:.2f}" if pd.notna(value) else "—" for value in medians),
+                     f"{medians[2] - medians[1]:+.2f}" if pd.notna(medians[1]) and pd.notna(medians[2]) else "—"])
+    return pipe_table(headers, rows) if rows else ""
+
+
+def _problem_at(row: pd.Series) -> InverseProblem:
+    """The problem a run's row was measured on, its knobs read back from the row's ``problem_params.*`` columns."""
+    cls = registry.problem_class(row["problem"])
+    casts: dict[str, Callable[[Any], Any]] = {"int": int, "float": float, "str": str, "bool": bool}
+    params = {field.name: casts.get(str(field.type), lambda value: value)(row[analysis.PARAM_PREFIX + field.name])
+              for field in dataclasses.fields(cls) if pd.notna(row.get(analysis.PARAM_PREFIX + field.name))}
+    problem = cls(**params)
+    assert isinstance(problem, InverseProblem)
+    return problem
+
+
+def _matching(runs: pd.DataFrame, row: pd.Series, overrides: dict[str, Any]) -> pd.DataFrame:
+    """The runs of ``row``'s problem and label whose knobs equal ``row``'s, with ``overrides`` put in, unshifted."""
+    mask = (runs["problem"] == row["problem"]) & (runs["label"] == row["label"])
+    for column in (c for c in runs.columns if c.startswith(analysis.PARAM_PREFIX) and c != SHIFT):
+        value = overrides.get(column.removeprefix(analysis.PARAM_PREFIX), row.get(column))
+        mask &= runs[column].isna() if pd.isna(value) else runs[column].map(analysis.hashable) == analysis.hashable(value)
+    return runs[mask]

@@ -3,8 +3,9 @@
 A prior solver loads (or trains, once) the problem's denoiser, compiles its iteration,
 chooses its data weight (DPS's guidance, DiffPIR's data-consistency weight, the
 plug-and-play denoising strength) by mean PSNR on the first validation images, and then
-reconstructs the test observations, which *is* its solve: there is no network of its own
-to amortise. Its one-off cost is the prior's training seconds (stored with the cached
+reconstructs the test observations (with ``test_operator()``, compiled again if a shift
+measures them with fewer observations than it tuned on), which *is* its solve: there is no
+network of its own to amortise. Its one-off cost is the prior's training seconds (stored with the cached
 weights, so every user pays them, not just the first) plus the weight search.
 """
 
@@ -74,6 +75,11 @@ class PriorSolver(PriorConfig, Solver):
 
         started = time.perf_counter()
         reconstruct = self.compile(prior.model, data, validation.observations.dtype)
+        test_operator = problem.test_operator()
+        test_data, test_reconstruct = data, reconstruct
+        if test_operator is not problem.operator():
+            test_data = DataTerm.of(test_operator)
+            test_reconstruct = self.compile(prior.model, test_data, validation.observations.dtype)
         compile_s = time.perf_counter() - started
 
         started = time.perf_counter()
@@ -82,7 +88,7 @@ class PriorSolver(PriorConfig, Solver):
         progress(1, 2, {})
 
         started = time.perf_counter()
-        samples = reconstruct(np.asarray(data.scaled(evaluator.x_test)), weight, seed)
+        samples = test_reconstruct(np.asarray(test_data.scaled(evaluator.x_test)), weight, seed)
         solve_s = time.perf_counter() - started
         metrics = evaluator(samples.mean)
         progress(2, 2, {"psnr": metrics.get("psnr", float("nan"))})

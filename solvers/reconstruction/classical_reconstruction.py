@@ -3,9 +3,10 @@
 A classical inversion has no training, but it has settings a fair comparison must tune
 (FBP's filter and cutoff, TV's weight). They are chosen by mean PSNR on the problem's
 *validation* split, and that search is recorded as the method's one-off cost (``train_s``),
-the counterpart of a learned method's training. The result reconstructs any batch of
-observations with the chosen settings; its single checkpoint is the test set's quality
-and reconstruction time.
+the counterpart of a learned method's training. The result is built, with the chosen
+settings, for the operator that measured the test split (``test_operator()``: the tuning
+one unless a shift measures fewer observations) and reconstructs any batch of its
+observations; its single checkpoint is the test set's quality and reconstruction time.
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ import numpy as np
 
 from parity.evaluation import Evaluator
 from parity.numerics import image_quality
+from parity.operators import MeasurementOperator
 from parity.problems.inverse import InverseProblem
 from parity.solvers.base import Checkpoint, ProgressFn, SolveResult
 
 Reconstruct = Callable[[np.ndarray], np.ndarray]
 """observations (m, ...) -> reconstructions (m, h, w), real."""
+Build = Callable[[MeasurementOperator], Reconstruct]
+"""A tuned method, built for the operator that measured the observations it will reconstruct."""
 
 
 def validation_psnr(reconstruct: Reconstruct, problem: InverseProblem, limit: int | None = None) -> float:
@@ -37,18 +41,20 @@ def tuned_solve(
     problem: InverseProblem,
     evaluator: Evaluator,
     progress: ProgressFn,
-    tune: Callable[[], tuple[Reconstruct, dict[str, Any]]],
+    tune: Callable[[], tuple[Build, dict[str, Any]]],
 ) -> SolveResult:
-    """Time the operator's set-up, ``tune()`` (validation search) and the test reconstruction apart."""
+    """Time the operators' set-up, ``tune()`` (validation search) and the test reconstruction apart."""
     started = time.perf_counter()
     problem.operator()
+    test_operator = problem.test_operator()
     problem.dataset("validation")
     setup_s = time.perf_counter() - started
     started = time.perf_counter()
-    reconstruct, chosen = tune()
+    build, chosen = tune()
     tune_s = time.perf_counter() - started
     progress(1, 2, {})
     started = time.perf_counter()
+    reconstruct = build(test_operator)
     reconstructions = reconstruct(evaluator.x_test)
     solve_s = time.perf_counter() - started
     metrics = evaluator(reconstructions)

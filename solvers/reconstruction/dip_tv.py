@@ -34,13 +34,13 @@ from jaxtyping import Array, Float, Inexact, Int, PyTree
 
 from parity.knobs import at_least, knob, positive
 from parity.numerics import image_quality, tv
-from parity.operators import operator_norm
+from parity.operators import MeasurementOperator, operator_norm
 from parity.problems.base import Problem
 from parity.problems.inverse import InverseProblem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, Solver, SolveResult
 from parity.solvers.physics_informed.training import parameter_count
 from parity.solvers.priors.unet import UNet, check_divisible
-from parity.solvers.reconstruction.classical_reconstruction import Reconstruct, tuned_solve
+from parity.solvers.reconstruction.classical_reconstruction import Build, Reconstruct, tuned_solve
 from parity.solvers.reconstruction.learned_reconstruction import NormalisedOperator
 from parity.solvers.seismic.per_sample_inversion import memoised_predict
 
@@ -83,23 +83,28 @@ class DeepImagePriorTV(Solver):
         check_divisible(problem.image_size, self.levels, self.name)
         fitted: list[np.ndarray] = []
 
-        def tune() -> tuple[Reconstruct, dict[str, Any]]:
-            reconstruct, chosen = self._tune(problem, seed)
+        def tune() -> tuple[Build, dict[str, Any]]:
+            build, chosen = self._tune(problem, seed)
 
-            def kept(observations: np.ndarray) -> np.ndarray:
-                fitted.append(reconstruct(observations))
-                return fitted[-1]
-            return kept, chosen
+            def build_kept(operator: MeasurementOperator) -> Reconstruct:
+                reconstruct = build(operator)
+
+                def kept(observations: np.ndarray) -> np.ndarray:
+                    fitted.append(reconstruct(observations))
+                    return fitted[-1]
+                return kept
+            return build_kept, chosen
 
         result = tuned_solve(problem, evaluator, progress, tune)
         per_image_s = result.timings["solve_s"] / len(evaluator.x_test)
         return dataclasses.replace(result, predict=memoised_predict(evaluator.x_test, fitted[-1], "DIP+TV"),
                                    timings={**result.timings, "reconstruction_s": per_image_s})
 
-    def _tune(self, problem: InverseProblem, seed: int) -> tuple[Reconstruct, dict[str, Any]]:
+    def _tune(self, problem: InverseProblem, seed: int) -> tuple[Build, dict[str, Any]]:
         operator = problem.operator()
         norm = operator_norm(operator)
-        fit = self._fitter(NormalisedOperator(operator, norm), min(self.batch, problem.split_size("test")), seed)
+        chunk = min(self.batch, problem.split_size("test"))
+        fit = self._fitter(NormalisedOperator(operator, norm), chunk, seed)
         n_params = parameter_count(eqx.filter(self._network(np.random.default_rng(0)), eqx.is_inexact_array))
         chosen: dict[str, Any] = {"operator_norm": norm, "n_params": n_params}
         if self.weight > 0:
@@ -115,9 +120,17 @@ class DeepImagePriorTV(Solver):
             weight = WEIGHTS[int(np.argmax(scores))]
             chosen |= {"validation_psnr": dict(zip(map(str, WEIGHTS), scores, strict=True)), "tuning_samples": count}
 
-        def reconstruct(observations: Inexact[np.ndarray, "m ..."]) -> Float[np.ndarray, "m h w"]:
-            return fit(observations / norm, np.full(len(observations), weight), TEST, np.arange(len(observations)))
-        return reconstruct, {"weight": weight, **chosen}
+        def build(test_operator: MeasurementOperator) -> Reconstruct:
+            """Fits with the tuned gamma, which weighs TV against the unit-norm data term of any operator."""
+            test_norm, test_fit = norm, fit
+            if test_operator is not operator:
+                test_norm = operator_norm(test_operator)
+                test_fit = self._fitter(NormalisedOperator(test_operator, test_norm), chunk, seed)
+
+            def reconstruct(observations: Inexact[np.ndarray, "m ..."]) -> Float[np.ndarray, "m h w"]:
+                return test_fit(observations / test_norm, np.full(len(observations), weight), TEST, np.arange(len(observations)))
+            return reconstruct
+        return build, {"weight": weight, **chosen}
 
     def _fitter(self, operator: NormalisedOperator, chunk: int, seed: int) -> Fit:
         """Fits in chunks of ``chunk`` images by one step compiled here, so that its compilation counts as tuning."""

@@ -22,7 +22,7 @@ from parity.numerics import radon
 from parity.problems.base import Problem
 from parity.problems.ct_2d import ParallelBeamCT2D
 from parity.solvers.base import Budget, Evaluator, ProgressFn, Solver, SolveResult
-from parity.solvers.reconstruction.classical_reconstruction import Reconstruct, in_chunks, tuned_solve, validation_psnr
+from parity.solvers.reconstruction.classical_reconstruction import Build, Reconstruct, in_chunks, tuned_solve, validation_psnr
 
 CUTOFFS = tuple(np.round(np.linspace(0.3, 1.0, 15), 3))
 """Frequency scalings searched (fractions of the detector's Nyquist frequency)."""
@@ -48,19 +48,19 @@ class FilteredBackProjection(Solver):
         assert isinstance(problem, ParallelBeamCT2D)
         return tuned_solve(problem, evaluator, progress, lambda: self._tune(problem))
 
-    def _tune(self, problem: ParallelBeamCT2D) -> tuple[Reconstruct, dict[str, float | str]]:
+    def _tune(self, problem: ParallelBeamCT2D) -> tuple[Build, dict[str, float | str]]:
         windows = radon.FILTERS if self.filter == "tuned" else (self.filter,)
         cutoffs = CUTOFFS if self.filter == "tuned" else (self.frequency_scaling,)
-        scores = {(window, cutoff): validation_psnr(reconstructor(problem, window, cutoff), problem)
+        scores = {(window, cutoff): validation_psnr(reconstructor(problem.operator(), window, cutoff), problem)
                   for window in windows for cutoff in cutoffs}
         window, cutoff = max(scores, key=scores.__getitem__)
-        return reconstructor(problem, window, cutoff), {"filter": window, "frequency_scaling": float(cutoff),
-                                                          "validation_psnr": scores[window, cutoff]}
+        return lambda operator: reconstructor(operator, window, cutoff), {
+            "filter": window, "frequency_scaling": float(cutoff), "validation_psnr": scores[window, cutoff]}
 
 
-def reconstructor(problem: ParallelBeamCT2D, window: str, cutoff: float) -> Reconstruct:
-    """Batched FBP of the problem's sinograms with one filter window and cutoff (what the tuning searches over)."""
-    geometry = problem.operator().geometry
+def reconstructor(operator: radon.ParallelBeamRadon, window: str, cutoff: float) -> Reconstruct:
+    """Batched FBP of ``operator``'s sinograms with one filter window and cutoff (what the tuning searches over)."""
+    geometry = operator.geometry
     response = jnp.asarray(radon.filter_response(geometry.n_det, geometry.pixel, window, float(cutoff)), jnp.float32)
     batched = _batched_fbp(geometry)
     return lambda observations: in_chunks(lambda chunk: batched(chunk, response), observations, chunk=16)

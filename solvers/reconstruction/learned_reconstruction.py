@@ -5,7 +5,9 @@ unrolls an iterative scheme with convolutional networks in place of hand-made up
 trained to minimise the mean squared error to the ground truths of the *train* split; the
 checkpoint with the best mean PSNR on the *validation* split is the one returned, so the test
 split is only ever scored (through the evaluator), never used to choose. The model sees
-A / ||A|| and y / ||A|| (Adler & Öktem 2018), so its inputs are O(1) whatever the operator.
+A / ||A|| and y / ||A|| (Adler & Öktem 2018), so its inputs are O(1) whatever the operator;
+the test split is reconstructed with its own operator (``test_operator()``, normalised by
+its own norm), which differs from the training one when a shift measures fewer observations.
 
 Training is data-parallel over ``budget.devices`` JAX devices: the parameters, the operator's
 arrays and the train split are replicated, each step's batch of indices is split over the
@@ -189,11 +191,12 @@ def train_reconstructor(
     train, validation = problem.dataset("train"), problem.dataset("validation")
     if len(train.truths) == 0:
         raise ParameterError(f"{problem.name}: a learned reconstructor needs training samples; the train split is empty")
-    raw_operator = problem.operator()
-    norm = operator_norm(raw_operator)
-    operator = NormalisedOperator(raw_operator, norm)
+    raw_operator, raw_test_operator = problem.operator(), problem.test_operator()
+    operator = NormalisedOperator(raw_operator, operator_norm(raw_operator))
+    test_operator = operator if raw_test_operator is raw_operator else NormalisedOperator(raw_test_operator, operator_norm(raw_test_operator))
     params, static = eqx.partition(network(operator, np.random.default_rng([seed, 0])), eqx.is_inexact_array)
     operator_arrays, operator_static = eqx.partition(operator, eqx.is_array)
+    test_operator_arrays, test_operator_static = eqx.partition(test_operator, eqx.is_array)
     field = jnp.complex64 if operator.complex_valued else jnp.float32
     mesh = device_mesh.mesh(budget.devices)
     replicated, split_rows = device_mesh.replicated(mesh), device_mesh.split(mesh)
@@ -202,18 +205,18 @@ def train_reconstructor(
         """Arrays split along their first axis (samples) over the devices."""
         return jax.device_put(tree, split_rows)
 
-    params, operator_arrays = jax.device_put((params, operator_arrays), replicated)
+    params, operator_arrays, test_operator_arrays = jax.device_put((params, operator_arrays, test_operator_arrays), replicated)
     train_data = jax.device_put((jnp.asarray(train.observations, field), jnp.asarray(train.truths, jnp.float32)), replicated)
     transform = optax.chain(optax.clip_by_global_norm(CLIP_NORM), optimiser(optax.cosine_decay_schedule(learning_rate, budget.steps)))
     opt_state = jax.jit(transform.init)(params)  # jit: the state is replicated like the parameters
     setup_s = time.perf_counter() - t0
 
-    def reconstruct(p: PyTree, op: PyTree, y: Inexact[Array, "b ..."]) -> Inexact[Array, "b h w"]:
-        model, unit_operator = eqx.combine(p, static), eqx.combine(op, operator_static)
-        return jax.vmap(lambda y_: model(y_ / norm, unit_operator))(y)
+    def reconstruct(p: PyTree, unit_operator: NormalisedOperator, y: Inexact[Array, "b ..."]) -> Inexact[Array, "b h w"]:
+        model = eqx.combine(p, static)
+        return jax.vmap(lambda y_: model(y_ * unit_operator.scale, unit_operator))(y)
 
     def loss_fn(p: PyTree, op: PyTree, y: Inexact[Array, "b ..."], x: Float[Array, "b h w"], mask: Float[Array, " b"]) -> Float[Array, ""]:
-        error = reconstruct(p, op, y) - x
+        error = reconstruct(p, eqx.combine(op, operator_static), y) - x
         return masked_mean(jnp.square(error.real) + jnp.square(error.imag), mask)
 
     def step(p: PyTree, s: PyTree, op: PyTree, data: PyTree, batch: tuple[Array, Array]) -> tuple[PyTree, PyTree, Float[Array, ""]]:
@@ -224,25 +227,34 @@ def train_reconstructor(
         updates, s = transform.update(grads, s, p)
         return optax.apply_updates(p, updates), s, loss
 
-    def pictures(p: PyTree, op: PyTree, y: Inexact[Array, "b ..."]) -> Float[Array, "b h w"]:
-        return jnp.abs(reconstruct(p, op, y)) if operator.complex_valued else reconstruct(p, op, y)
+    def pictures_with(op_static: PyTree) -> Callable[[PyTree, PyTree, Inexact[Array, "b ..."]], Float[Array, "b h w"]]:
+        """Reconstructions as pictures, for the operator whose static part is ``op_static`` (its arrays an argument)."""
+        def pictures(p: PyTree, op: PyTree, y: Inexact[Array, "b ..."]) -> Float[Array, "b h w"]:
+            images = reconstruct(p, eqx.combine(op, op_static), y)
+            return jnp.abs(images) if operator.complex_valued else images
+        return pictures
 
     batch_size = min(batch_size, len(train.truths))
     chunk = device_mesh.padded_size(min(EVAL_CHUNK, max(len(validation.truths), len(evaluator.x_test))), budget.devices)
     t0 = time.perf_counter()
     batch_shape = split(padded_batch(np.zeros(batch_size, np.int32), budget.devices))
     train_step = jax.jit(step).lower(params, opt_state, operator_arrays, train_data, batch_shape).compile()
-    picture_chunk = jax.jit(pictures).lower(params, operator_arrays, split(jnp.zeros((chunk, *operator.data_shape), field))).compile()
+    picture_chunk = jax.jit(pictures_with(operator_static)).lower(
+        params, operator_arrays, split(jnp.zeros((chunk, *operator.data_shape), field))).compile()
+    test_picture_chunk = picture_chunk if test_operator is operator else jax.jit(pictures_with(test_operator_static)).lower(
+        params, test_operator_arrays, split(jnp.zeros((chunk, *test_operator.data_shape), field))).compile()
     compile_s = time.perf_counter() - t0
 
-    def images(p: PyTree, data: Inexact[np.ndarray, "m ..."]) -> Float[np.ndarray, "m h w"]:
-        """Reconstructions in chunks of one compiled size (the last one padded), split over the devices."""
-        return in_chunks(lambda part: picture_chunk(p, operator_arrays, split(part)), np.asarray(data, field), chunk)
+    def images(p: PyTree, data: Inexact[np.ndarray, "m ..."], test: bool = False) -> Float[np.ndarray, "m h w"]:
+        """Reconstructions (of the test operator's data if ``test``) in chunks of one compiled size (the last one padded),
+        split over the devices."""
+        compiled, arrays = (test_picture_chunk, test_operator_arrays) if test else (picture_chunk, operator_arrays)
+        return in_chunks(lambda part: compiled(p, arrays, split(part)), np.asarray(data, field), chunk)
 
     def checkpoint(p: PyTree, step_: int, wall: float, loss: float) -> Checkpoint:
         pairs = zip(images(p, validation.observations), validation.truths, strict=True)
         validation_psnr = float(np.mean([image_quality.psnr(r, x) for r, x in pairs]))
-        metrics = evaluator(images(p, evaluator.x_test))
+        metrics = evaluator(images(p, evaluator.x_test, test=True))
         return Checkpoint(wall_s=wall, step=step_, metrics=metrics, loss=loss, details={"validation_psnr": validation_psnr})
 
     run = supervised.fit(
@@ -255,7 +267,7 @@ def train_reconstructor(
         status=run.status,
         trace=run.trace,
         trace_kind="iterative",
-        predict=lambda data: images(run.best_params, data),
+        predict=lambda data: images(run.best_params, data, test=True),
         timings={"setup_s": setup_s, "compile_s": compile_s, "train_s": run.train_s, "eval_s": run.eval_s},
         info={
             "steps": run.steps,

@@ -3,7 +3,8 @@
 min_x 1/2 |A x - y|^2 + lambda TV(x) (and x >= 0 for CT). The weight is chosen by mean
 validation PSNR (coarse log grid, then a local refinement) on ``tuning_samples``
 validation images; it is searched as lambda = c |A|^2, so one grid of c fits every
-operator scaling. The search is the method's one-off cost.
+operator scaling, and c is what carries over to a test operator with fewer observations.
+The search is the method's one-off cost.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from parity.operators import operator_norm
 from parity.problems.base import Problem
 from parity.problems.inverse import InverseProblem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, Solver, SolveResult
-from parity.solvers.reconstruction.classical_reconstruction import Reconstruct, in_chunks, tuned_solve
+from parity.operators import MeasurementOperator
+from parity.solvers.reconstruction.classical_reconstruction import Build, Reconstruct, in_chunks, tuned_solve
 
 RELATIVE_WEIGHTS = tuple(float(c) for c in np.logspace(-4, 0, 9))
 """The coarse grid of c in lambda = c |A|^2."""
@@ -45,22 +47,31 @@ class TVReconstruction(Solver):
         assert isinstance(problem, InverseProblem)
         return tuned_solve(problem, evaluator, progress, lambda: self._tune(problem))
 
-    def _tune(self, problem: InverseProblem) -> tuple[Reconstruct, dict[str, float]]:
+    def _tune(self, problem: InverseProblem) -> tuple[Build, dict[str, float]]:
         operator = problem.operator()
         norm = operator_norm(operator)
-        nonnegative = not operator.complex_valued
 
-        def reconstruct_with(weight: float) -> Reconstruct:
+        def reconstruct_with(operator: MeasurementOperator, norm: float, weight: float) -> Reconstruct:
+            nonnegative = not operator.complex_valued
+
             def reconstruct(chunk: np.ndarray) -> np.ndarray:
                 images = tv.tv_reconstruct_batch(operator, chunk, weight, self.iterations, nonnegative, operator_norm=norm)
                 return np.stack([problem.picture(image) for image in np.asarray(images)])
             return lambda observations: in_chunks(reconstruct, observations, self.tuning_samples)
 
+        def build(test_operator: MeasurementOperator) -> Reconstruct:
+            """TV with the tuned relative weight c = lambda / |A|^2 on ``test_operator``."""
+            test_norm = norm if test_operator is operator else operator_norm(test_operator)
+            return reconstruct_with(test_operator, test_norm, best * (test_norm / norm) ** 2)
+
+        chosen = {"operator_norm": norm}
         if self.weight > 0:
-            return reconstruct_with(self.weight), {"weight": self.weight, "operator_norm": norm}
-        validation = problem.dataset("validation")
-        count = min(self.tuning_samples, len(validation.truths))
-        observations, truths = validation.observations[:count], validation.truths[:count]
-        best, _ = tv.choose_weight(lambda w: reconstruct_with(w)(observations), truths, [c * norm**2 for c in RELATIVE_WEIGHTS])
-        return reconstruct_with(best), {"weight": best, "relative_weight": best / norm**2, "operator_norm": norm,
-                                        "tuning_samples": count}
+            best = self.weight
+        else:
+            validation = problem.dataset("validation")
+            count = min(self.tuning_samples, len(validation.truths))
+            observations, truths = validation.observations[:count], validation.truths[:count]
+            best, _ = tv.choose_weight(lambda w: reconstruct_with(operator, norm, w)(observations), truths,
+                                       [c * norm**2 for c in RELATIVE_WEIGHTS])
+            chosen["tuning_samples"] = count
+        return build, {"weight": best, "relative_weight": best / norm**2, **chosen}

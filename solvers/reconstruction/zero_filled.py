@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from parity.problems.base import Problem
 from parity.problems.mri_2d import CartesianMRI2D
 from parity.solvers.base import Budget, Evaluator, ProgressFn, Solver, SolveResult
+from parity.numerics import mri
 from parity.solvers.reconstruction.classical_reconstruction import Reconstruct, in_chunks, tuned_solve
 
 
@@ -28,10 +29,9 @@ class ZeroFilled(Solver):
 
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
         assert isinstance(problem, CartesianMRI2D)
-        return tuned_solve(problem, evaluator, progress, lambda: (_reconstructor(problem), {}))
+        return tuned_solve(problem, evaluator, progress, lambda: (_reconstructor, {}))
 
 
-def _reconstructor(problem: CartesianMRI2D) -> Reconstruct:
-    operator = problem.operator()
+def _reconstructor(operator: mri.CartesianFourier) -> Reconstruct:
     batched = jax.jit(jax.vmap(lambda kspace: jnp.abs(operator.pseudo_inverse(kspace))))
     return lambda observations: in_chunks(batched, observations, chunk=16)
