@@ -68,6 +68,10 @@ SHARED: tuple[SharedPeriod, ...] = (
                  "its PnP reruns ran beside two minutes of report tests at lower priority (issue 28's note)"),
     SharedPeriod(("ct_2d_priors",), "2026-12-07T03:12", "2026-12-07T03:14",
                  "a robustness case ran beside a report regeneration at lower priority (issue 28's note)"),
+    SharedPeriod(("ct_2d_priors",), "2026-12-07T05:09", "2026-12-07T05:43",
+                 "the DIP+TV case ran beside test runs and a fresh-clone CI run (issue 28's note)"),
+    SharedPeriod(("ct_2d_priors",), "2026-12-07T06:05", "2026-12-07T06:17",
+                 "the fewer-observations cases ran beside a DIP+TV iteration probe at lower priority (issue 28's note)"),
 )
 """Periods known to have been shared; a rerun alone after a period's end is measured alone."""
 
