@@ -56,9 +56,9 @@ from parity.problems.inverse import InverseProblem, Split, shift_knob
 NOISE_MODELS = ("gaussian", "poisson")
 PHANTOM_MODELS = ("exact", "dival")
 UPSAMPLING = 3
+"""The dival model's simulation grid, in reconstruction pixels per side: an odd count of rays per detector bin."""
 FEWER_ANGLES = 3
 """The ``observations`` shift scores on ``angles // FEWER_ANGLES`` angles, a subset of the trained ones."""
-"""The dival model's simulation grid, in reconstruction pixels per side: an odd count of rays per detector bin."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,9 +97,6 @@ class ParallelBeamCT2D(InverseProblem):
 
     def operator(self) -> radon.ParallelBeamRadon:
         return _operator(self.image_size, self.angles)
-
-    def test_operator(self) -> radon.ParallelBeamRadon:
-        return _operator(self.image_size, self.test_angles)
 
     def test_setting(self) -> dict[str, int]:
         return {"angles": self.test_angles} if self.shift == "observations" else {}

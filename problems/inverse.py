@@ -97,14 +97,18 @@ class InverseProblem(Problem):
     def operator(self) -> MeasurementOperator:
         """The forward operator on the reconstruction grid."""
 
-    def test_operator(self) -> MeasurementOperator:
-        """The operator that measured the test split: ``operator()`` unless a shift measures fewer observations."""
-        return self.operator()
-
     def test_setting(self) -> dict[str, Any]:
-        """The knobs whose unshifted problem measures its own split as ``test_operator()`` measures this test split
-        (empty unless a shift measures fewer observations): the setting a method could have been trained for instead."""
+        """Knob values under which the unshifted problem measures its splits as this test split is measured (empty unless a
+        shift measures fewer observations): the setting a method could have been trained for instead."""
         return {}
+
+    def test_operator(self) -> MeasurementOperator:
+        """The operator that measured the test split: the unshifted problem's at :meth:`test_setting`, else ``operator()``."""
+        setting = self.test_setting()
+        if not setting:
+            return self.operator()
+        unshifted = {field.name: field.default for field in dataclasses.fields(self) if field.name in self.test_only_knobs}  # type: ignore[arg-type]
+        return dataclasses.replace(self, **unshifted, **setting).operator()  # type: ignore[type-var]
 
     def split_operator(self, split: Split) -> MeasurementOperator:
         """The operator that measured ``split``'s observations."""

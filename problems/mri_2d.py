@@ -68,24 +68,18 @@ class CartesianMRI2D(InverseProblem):
 
     @property
     def effective_center_fraction(self) -> float:
-        return self._center_fraction(self.acceleration)
+        return self.center_fraction or FASTMRI_CENTER_FRACTIONS.get(self.acceleration, 0.32 / self.acceleration)
 
     @property
     def test_acceleration(self) -> int:
         """Acceleration of the test split: ``acceleration``, or twice it under the ``observations`` shift."""
         return 2 * self.acceleration if self.shift == "observations" else self.acceleration
 
-    def _center_fraction(self, acceleration: int) -> float:
-        return self.center_fraction or FASTMRI_CENTER_FRACTIONS.get(acceleration, 0.32 / acceleration)
-
     def split_size(self, split: Split) -> int:
         return {"train": self.n_train, "validation": self.n_validation, "test": self.n_test}[self._check_split(split)]
 
     def operator(self) -> mri.CartesianFourier:
         return _operator(self.image_size, self.acceleration, self.effective_center_fraction, self.mask)
-
-    def test_operator(self) -> mri.CartesianFourier:
-        return _operator(self.image_size, self.test_acceleration, self._center_fraction(self.test_acceleration), self.mask)
 
     def test_setting(self) -> dict[str, int]:
         return {"acceleration": self.test_acceleration} if self.shift == "observations" else {}

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Inexact
 
 from parity.operators import ImagingOperator, operator_norm
+from parity.problems.inverse import InverseProblem
 from parity.solvers.reconstruction.learned_reconstruction import NormalisedOperator
 
 
@@ -30,6 +31,11 @@ class DataTerm(eqx.Module):
     def of(cls, operator: ImagingOperator) -> DataTerm:
         """The data term of ``operator`` scaled by its measured norm."""
         return cls(operator, operator_norm(operator))
+
+    def for_test(self, problem: InverseProblem) -> DataTerm:
+        """The data term of ``problem.test_operator()``: this one unless a shift measures the test split with fewer observations."""
+        test_operator = problem.test_operator()
+        return self if test_operator is self.operator.operator else DataTerm.of(test_operator)
 
     def scaled(self, observation: Inexact[Array, "..."]) -> Inexact[Array, "..."]:
         """A raw observation in the unit-norm operator's units."""

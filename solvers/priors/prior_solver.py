@@ -75,11 +75,8 @@ class PriorSolver(PriorConfig, Solver):
 
         started = time.perf_counter()
         reconstruct = self.compile(prior.model, data, validation.observations.dtype)
-        test_operator = problem.test_operator()
-        test_data, test_reconstruct = data, reconstruct
-        if test_operator is not problem.operator():
-            test_data = DataTerm.of(test_operator)
-            test_reconstruct = self.compile(prior.model, test_data, validation.observations.dtype)
+        test_data = data.for_test(problem)
+        test_reconstruct = reconstruct if test_data is data else self.compile(prior.model, test_data, validation.observations.dtype)
         compile_s = time.perf_counter() - started
 
         started = time.perf_counter()

@@ -101,12 +101,10 @@ class WeaklyConvexRidge(RegulariserConfig, Solver):
         setup_s = time.perf_counter() - started - (0.0 if trained.from_cache else trained.train_s)
 
         started = time.perf_counter()
-        minimise = self._compile(trained.model, data, validation.observations.dtype, nonnegative=not operator.complex_valued)
-        test_operator = problem.test_operator()
-        test_data, test_minimise = data, minimise  # a test operator with fewer observations gets its own compiled iteration
-        if test_operator is not operator:
-            test_data = DataTerm.of(test_operator)
-            test_minimise = self._compile(trained.model, test_data, validation.observations.dtype, nonnegative=not operator.complex_valued)
+        nonnegative = not operator.complex_valued
+        minimise = self._compile(trained.model, data, validation.observations.dtype, nonnegative)
+        test_data = data.for_test(problem)
+        test_minimise = minimise if test_data is data else self._compile(trained.model, test_data, validation.observations.dtype, nonnegative)
         compile_s = time.perf_counter() - started
 
         started = time.perf_counter()

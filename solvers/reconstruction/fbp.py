@@ -51,8 +51,8 @@ class FilteredBackProjection(Solver):
     def _tune(self, problem: ParallelBeamCT2D) -> tuple[Build, dict[str, float | str]]:
         windows = radon.FILTERS if self.filter == "tuned" else (self.filter,)
         cutoffs = CUTOFFS if self.filter == "tuned" else (self.frequency_scaling,)
-        scores = {(window, cutoff): validation_psnr(reconstructor(problem.operator(), window, cutoff), problem)
-                  for window in windows for cutoff in cutoffs}
+        operator = problem.operator()
+        scores = {(window, cutoff): validation_psnr(reconstructor(operator, window, cutoff), problem) for window in windows for cutoff in cutoffs}
         window, cutoff = max(scores, key=scores.__getitem__)
         return lambda operator: reconstructor(operator, window, cutoff), {
             "filter": window, "frequency_scaling": float(cutoff), "validation_psnr": scores[window, cutoff]}
