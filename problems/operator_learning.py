@@ -10,7 +10,9 @@ with the data: training data is a cost a surrogate must be charged for.
 
 Fields live on the problem's *learning grid* (``grid_shape``), channels first:
 ``inputs[i]`` is ``(input_channels, *grid_shape)`` and ``outputs[i]`` is
-``(output_channels, *grid_shape)``. Through the harness the evaluator's "points" are the test
+``(output_channels, *grid_shape)``; a problem whose inputs carry more than the learning grid
+holds (an initial state at the reference's resolution, which finer classical solves start
+from) gives them on ``input_grid_shape``. Through the harness the evaluator's "points" are the test
 inputs and its reference the test outputs; errors are per instance, ``rel_l2`` being the mean
 over the test instances of ``|u - u*|_2 / |u*|_2`` (the operator-learning literature's figure).
 
@@ -31,6 +33,7 @@ from jaxtyping import Float
 
 from parity import cache
 from parity.evaluation import Evaluator
+from parity.knobs import ParameterError
 from parity.problems.base import Problem, Snapshot
 from parity.problems.inverse import SPLITS, Split
 
@@ -64,6 +67,11 @@ class OperatorProblem(Problem):
     @abc.abstractmethod
     def grid_shape(self) -> tuple[int, ...]:
         """The learning grid: the shape every input and output channel has."""
+
+    @property
+    def input_grid_shape(self) -> tuple[int, ...]:
+        """The grid of the input fields: the learning grid unless the problem says otherwise."""
+        return self.grid_shape
 
     @property
     @abc.abstractmethod
@@ -118,6 +126,23 @@ class OperatorProblem(Problem):
 class CoarseSolvable(abc.ABC):
     """Capability of operator problems whose reference can also solve from the learning-grid input at any resolution."""
 
+    coarse_schemes: ClassVar[tuple[str, ...]] = ("reference",)
+    """The classical schemes the problem can solve its inputs with; the first is its reference's."""
+
+    def scheme_resolutions(self, scheme: str) -> tuple[int, ...]:
+        """The default refinement sweep of ``scheme`` (a problem with one scheme: :attr:`coarse_resolutions`)."""
+        self.check_scheme(scheme)
+        return self.coarse_resolutions
+
+    def solve_inputs_with(self, scheme: str, inputs: np.ndarray, resolution: int) -> np.ndarray:
+        """:meth:`solve_inputs` by the named scheme; problems with several schemes override this."""
+        self.check_scheme(scheme)
+        return self.solve_inputs(inputs, resolution)
+
+    def check_scheme(self, scheme: str) -> None:
+        if scheme not in self.coarse_schemes:
+            raise ParameterError(f"{getattr(self, 'name', type(self).__name__)}: unknown scheme {scheme!r}; allowed: {', '.join(self.coarse_schemes)}")
+
     @property
     @abc.abstractmethod
     def coarse_resolutions(self) -> tuple[int, ...]:
@@ -154,7 +179,7 @@ def _dataset(problem: OperatorProblem, split: str) -> OperatorData:
         chunk_key = {**key, "split": split, "start": start, "stop": stop, "data_version": problem.data_version}
         parts.append(cache.cached_arrays(f"{problem.name}-{split}", chunk_key, functools.partial(_solve_batch, problem, split, start, stop)))
     if not parts:
-        return OperatorData(np.zeros((0, problem.input_channels, *problem.grid_shape), np.float32),
+        return OperatorData(np.zeros((0, problem.input_channels, *problem.input_grid_shape), np.float32),
                             np.zeros((0, problem.output_channels, *problem.grid_shape), np.float32), np.zeros(0))
     return OperatorData(*(np.concatenate([part[name] for part in parts]) for name in ("inputs", "outputs", "solve_s")))
 

@@ -17,13 +17,14 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PyTree
 
 from parity import devices as device_mesh
-from parity.solvers.base import Budget, Checkpoint, ProgressFn, Status
+from parity.solvers.base import Budget, Checkpoint, ProgressFn, SolveResult, Status
 
 Step = Callable[[PyTree, PyTree, np.ndarray], tuple[PyTree, PyTree, Array]]
 """``(params, optimiser state, batch indices) -> (params, optimiser state, loss)``."""
@@ -61,6 +62,20 @@ class SupervisedRun:
     trace: list[Checkpoint]
     best_params: PyTree
     best: Checkpoint
+
+    def result(self, predict: Callable[[PyTree, Any], Any], one_off: dict[str, float], info: dict[str, Any]) -> SolveResult:
+        """The solver's result: the best checkpoint's ``predict``, the one-off seconds beside training's, ``info`` after the run's own."""
+        from parity.solvers.physics_informed.training import parameter_count
+
+        return SolveResult(
+            status=self.status,
+            trace=self.trace,
+            trace_kind="iterative",
+            predict=lambda inputs: predict(self.best_params, inputs),
+            timings={**one_off, "train_s": self.train_s, "eval_s": self.eval_s},
+            info={"steps": self.steps, "n_params": parameter_count(self.best_params), "best_step": self.best.step, **info},
+            message=self.message,
+        )
 
 
 def fit(

@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from parity.harness.store import Store, load_records
-from parity.report import analysis, index, learned_priors, operator_learning, plots, render, verdict
+from parity.report import analysis, index, learned_priors, operator_learning, plots, render, trajectories, verdict
 
 
 def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = None, problem: str | None = None,
@@ -31,9 +31,13 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     figures: dict[str, list[plots.Plot]] = {}
+    sections: dict[str, str] = {}
     for name, chosen in runs.groupby("problem", sort=False):
         if operator_learning.is_operator(chosen):
             made = [operator_learning.pareto_plot(chosen, curves, out_dir, name), operator_learning.n_train_plot(chosen, out_dir, name)]
+            if trajectories.is_trajectory(chosen):
+                made.append(trajectories.correlation_plot(chosen, store, out_dir, name))
+                sections[name] = trajectories.classical_markdown(chosen, store)
             figures[name] = [plots.Plot(*figure) for figure in made if figure]
             continue
         if analysis.is_inverse(chosen):
@@ -49,7 +53,7 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
                          *learned_priors.spread_pictures(pictured, store, out_dir, name),
                          *plots.strong_scaling(chosen, out_dir, name), *plots.weak_scaling(chosen, out_dir, name)]
     verdicts = verdict.verdicts(runs, curves)
-    text = render.markdown_report(runs, curves, figures, title, verdicts=verdicts, description=description)
+    text = render.markdown_report(runs, curves, figures, title, verdicts=verdicts, description=description, trajectory_tables=sections)
     report = out_dir / "index.md"
     report.write_text(text, encoding="utf-8")
     (out_dir / "index.html").write_text(render.html_page(text, title), encoding="utf-8")

@@ -39,7 +39,6 @@ from parity.problems.base import Problem
 from parity.problems.operator_learning import OperatorProblem, instance_errors, trivial_baselines
 from parity.solvers import supervised
 from parity.solvers.base import Budget, Checkpoint, ProgressFn, Solver, SolveResult
-from parity.solvers.physics_informed.training import parameter_count
 from parity.solvers.reconstruction.classical_reconstruction import in_chunks
 from parity.solvers.supervised import masked_mean, padded_batch
 
@@ -84,7 +83,8 @@ class OperatorLearner(Solver):
 
     @classmethod
     def supports(cls, problem: Problem) -> bool:
-        return isinstance(problem, OperatorProblem)
+        """Operator problems whose inputs and outputs share the learning grid (the networks map one grid to itself)."""
+        return isinstance(problem, OperatorProblem) and problem.input_grid_shape == problem.grid_shape
 
     @abc.abstractmethod
     def network(self, problem: OperatorProblem, key: PRNGKeyArray) -> eqx.Module:
@@ -177,24 +177,13 @@ def train_operator(
         n_train=len(train.inputs), batch_size=batch_size, budget=budget, seed=seed,
         checkpoint_every=learner.checkpoint_every, progress=progress,
     )
-    return SolveResult(
-        status=run.status,
-        trace=run.trace,
-        trace_kind="iterative",
-        predict=lambda inputs: predictions(run.best_params, inputs),
-        timings={"data_s": data_s, "setup_s": setup_s, "compile_s": compile_s, "train_s": run.train_s, "eval_s": run.eval_s},
-        info={
-            "steps": run.steps,
-            "epochs": run.steps * batch_size / len(train.inputs),
-            "n_params": parameter_count(run.best_params),
-            "best_step": run.best.step,
-            "best_validation_rel_l2": run.best.details["validation_rel_l2"],
-            "n_train": len(train.inputs),
-            "normalised": normalised,
-            "baselines": trivial_baselines(problem),
-            "reference_resolution": problem.reference_resolution,
-            "devices": budget.devices,
-            "flops_per_step": device_mesh.flops(train_step),
-        },
-        message=run.message,
-    )
+    return run.result(predictions, {"data_s": data_s, "setup_s": setup_s, "compile_s": compile_s}, {
+        "epochs": run.steps * batch_size / len(train.inputs),
+        "best_validation_rel_l2": run.best.details["validation_rel_l2"],
+        "n_train": len(train.inputs),
+        "normalised": normalised,
+        "baselines": trivial_baselines(problem),
+        "reference_resolution": problem.reference_resolution,
+        "devices": budget.devices,
+        "flops_per_step": device_mesh.flops(train_step),
+    })

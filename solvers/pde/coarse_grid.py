@@ -34,6 +34,8 @@ class CoarseGrid(Solver):
 
     resolutions: tuple[int, ...] = knob((), "resolutions of the sweep, coarse to fine (empty: the problem's own sweep)", "comma-separated integers >= 2 (or none)",
                                         lambda values: all(v >= 2 for v in values))
+    scheme: str = knob("", "the problem's classical scheme to sweep (empty: its reference's own; kolmogorov_2d: spectral or finite_volume)",
+                       "empty or one of the problem's coarse_schemes")
     batch: int = knob(32, "instances solved together (vectorised), as a surrogate predicts them", "integer >= 1", at_least(1))
 
     @classmethod
@@ -42,7 +44,8 @@ class CoarseGrid(Solver):
 
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
         assert isinstance(problem, OperatorProblem) and isinstance(problem, CoarseSolvable)
-        resolutions = self.resolutions or problem.coarse_resolutions
+        scheme = self.scheme or problem.coarse_schemes[0]
+        resolutions = self.resolutions or problem.scheme_resolutions(scheme)
         inputs = np.asarray(evaluator.x_test)
         trace: list[Checkpoint] = []
         compile_s, message = 0.0, ""
@@ -50,10 +53,10 @@ class CoarseGrid(Solver):
         started = time.perf_counter()
         for index, resolution in enumerate(resolutions):
             warm = time.perf_counter()
-            problem.solve_inputs(inputs[: min(self.batch, len(inputs))], resolution)  # compiles (a full batch's shape) outside the timing
+            problem.solve_inputs_with(scheme, inputs[: min(self.batch, len(inputs))], resolution)  # compiles (a full batch's shape) outside the timing
             compile_s += time.perf_counter() - warm
             solve_started = time.perf_counter()
-            outputs = self._solve_all(problem, inputs, resolution)
+            outputs = self._solve_all(problem, scheme, inputs, resolution)
             seconds = time.perf_counter() - solve_started
             metrics = evaluator(outputs)
             trace.append(Checkpoint(seconds / len(inputs), resolution, metrics, details={"test_set_s": seconds}))
@@ -66,18 +69,18 @@ class CoarseGrid(Solver):
             status=status,
             trace=trace,
             trace_kind="refinement",
-            predict=lambda x: self._solve_all(problem, np.asarray(x), finest),
+            predict=lambda x: self._solve_all(problem, scheme, np.asarray(x), finest),
             timings={"compile_s": compile_s, "solve_s": sum(point.details["test_set_s"] for point in trace)},
-            info={"resolution": finest, "resolutions": [point.step for point in trace], "batch": self.batch},
+            info={"resolution": finest, "resolutions": [point.step for point in trace], "batch": self.batch, "scheme": scheme},
             message=message,
         )
 
-    def _solve_all(self, problem: CoarseSolvable, inputs: np.ndarray, resolution: int) -> np.ndarray:
+    def _solve_all(self, problem: CoarseSolvable, scheme: str, inputs: np.ndarray, resolution: int) -> np.ndarray:
         """Every instance at ``resolution``, in batches of ``batch`` (the last one padded to the compiled shape)."""
         outputs = []
         for start in range(0, len(inputs), self.batch):
             part = inputs[start : start + self.batch]
             short = len(part) < self.batch and start > 0  # a last partial batch takes the compiled shape; a lone one has it already
             padded = np.concatenate([part, np.repeat(part[-1:], self.batch - len(part), axis=0)]) if short else part
-            outputs.append(problem.solve_inputs(padded, resolution)[: len(part)])
+            outputs.append(problem.solve_inputs_with(scheme, padded, resolution)[: len(part)])
         return np.concatenate(outputs)

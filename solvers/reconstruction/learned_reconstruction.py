@@ -40,7 +40,6 @@ from parity.problems.base import Problem
 from parity.problems.inverse import InverseProblem
 from parity.solvers import supervised
 from parity.solvers.base import Budget, Checkpoint, Evaluator, ProgressFn, Solver, SolveResult
-from parity.solvers.physics_informed.training import parameter_count
 from parity.solvers.reconstruction.classical_reconstruction import in_chunks
 from parity.solvers.supervised import masked_mean, padded_batch
 
@@ -263,20 +262,9 @@ def train_reconstructor(
         n_train=len(train.truths), batch_size=batch_size, budget=budget, seed=seed,
         checkpoint_every=checkpoint_every, progress=progress,
     )
-    return SolveResult(
-        status=run.status,
-        trace=run.trace,
-        trace_kind="iterative",
-        predict=lambda data: images(run.best_params, data, test=True),
-        timings={"setup_s": setup_s, "compile_s": compile_s, "train_s": run.train_s, "eval_s": run.eval_s},
-        info={
-            "steps": run.steps,
-            "n_params": parameter_count(run.best_params),
-            "best_step": run.best.step,
-            "best_validation_psnr": run.best.details["validation_psnr"],
-            "n_train": len(train.truths),
-            "devices": budget.devices,
-            "flops_per_step": device_mesh.flops(train_step),
-        },
-        message=run.message,
-    )
+    return run.result(lambda params, data: images(params, data, test=True), {"setup_s": setup_s, "compile_s": compile_s}, {
+        "best_validation_psnr": run.best.details["validation_psnr"],
+        "n_train": len(train.truths),
+        "devices": budget.devices,
+        "flops_per_step": device_mesh.flops(train_step),
+    })

@@ -1,0 +1,1 @@
+"""Hybrid solvers: networks that help a classical scheme (learned corrections trained through the solver)."""
