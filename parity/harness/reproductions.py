@@ -407,7 +407,7 @@ REPRODUCTIONS: tuple[Reproduction, ...] = (
         "finite volumes refined (correlation 0.95); here a learned correction (not Kochkov's learned interpolation) on 32²",
         "equal-accuracy finite-volume grid / the hybrid's grid", 10.0, "10 (64² learned ≈ 640² finite volume)", Check("at_least", 10.0),
         hybrid_gain("finite volume 32² + learned correction", "finite_volume", 32, as_resolution=True),
-        budget="100 Adam steps at batch 4 on 8 trajectories (256² reference), a 32-channel CNN; published: 32 trajectories of "
+        budget="200 Adam steps at batch 4 on 8 trajectories (256² reference), a 32-channel CNN; published: 32 trajectories of "
                "2048² DNS, a 64-channel network trained for days on TPUs", where="reports/kolmogorov_2d_hybrid",
     ),
     Reproduction(
@@ -415,7 +415,7 @@ REPRODUCTIONS: tuple[Reproduction, ...] = (
         "against that solver on the same grid (here 32²)", "correlation time 0.95, corrected / uncorrected", 2.0,
         "2-4x more accurate at about 2x the cost", Check("at_least", 2.0),
         hybrid_gain("pseudo-spectral 32² + learned correction", "spectral", 32, as_resolution=False),
-        budget="100 Adam steps at batch 4 on 8 trajectories, a 32-channel CNN; published: GPU training on long DNS trajectories",
+        budget="200 Adam steps at batch 4 on 8 trajectories, a 32-channel CNN; published: GPU training on long DNS trajectories",
         where="reports/kolmogorov_2d_hybrid",
     ),
 )
