@@ -171,7 +171,7 @@ def _kolmogorov_points(root: Path, store: str) -> tuple[dict[str, dict[int, floa
     for _, run in frame[frame["solver"] == "coarse_grid"].iterrows():
         trace = Store(root / "results" / store).trace(run)
         sweeps[str(run["info.scheme"])] = dict(zip(trace["step"].astype(int), trace["corr_time_095"].astype(float), strict=True))
-    learned = {label: group["corr_time_095"].to_numpy(float) for label, group in frame[frame["family"] == "sciml"].groupby("label")}
+    learned = {label: group["metrics.corr_time_095"].to_numpy(float) for label, group in frame[frame["family"] == "sciml"].groupby("label")}
     return sweeps, learned
 
 

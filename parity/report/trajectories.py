@@ -23,13 +23,15 @@ from parity.report.analysis import PARAM_PREFIX
 from parity.report.text import pipe_table, seconds_text
 
 METRICS = ("corr_time_095", "corr_time_080", "spectrum_error")
+METRIC_PREFIX = "metrics."
+"""A record's problem-specific metrics are its ``metrics.*`` columns."""
 ONE_OFF = ("data_s", "setup_s", "compile_s", "train_s")
 """What a learned method costs before its first prediction (medians over seeds, summed)."""
 
 
 def is_trajectory(runs: pd.DataFrame) -> bool:
     """Whether ``runs`` (one problem's) score correlation times."""
-    return "corr_time_095" in runs and bool(runs["corr_time_095"].notna().any())
+    return f"{METRIC_PREFIX}corr_time_095" in runs and bool(runs[f"{METRIC_PREFIX}corr_time_095"].notna().any())
 
 
 def sweep_points(runs: pd.DataFrame, store: Store) -> pd.DataFrame:
@@ -39,7 +41,7 @@ def sweep_points(runs: pd.DataFrame, store: Store) -> pd.DataFrame:
         trace = store.trace(run)
         horizon = float(run[f"{PARAM_PREFIX}horizon"])
         for _, point in trace.iterrows():
-            rows.append({"setting": run["setting"], "label": run["label"], "resolution": int(point["step"]), "scheme": _sweep_scheme(run),
+            rows.append({"setting": run["setting"], "label": run["label"], "resolution": int(point["step"]), "scheme": _sweep_scheme(run), "horizon": horizon,
                          "unit_s": float(point["wall_s"]) / horizon, **{m: float(point[m]) for m in METRICS if m in point}})
     return pd.DataFrame(rows)
 
@@ -53,7 +55,7 @@ def learned_rows(runs: pd.DataFrame) -> pd.DataFrame:
                "unit_s": float(pd.to_numeric(group["instance_s"], errors="coerce").median()) / horizon,
                "one_off_s": float(sum(pd.to_numeric(group[c], errors="coerce").fillna(0).median() for c in ONE_OFF if c in group))}
         for metric in METRICS:
-            values = pd.to_numeric(group[metric], errors="coerce")
+            values = pd.to_numeric(group[f"{METRIC_PREFIX}{metric}"], errors="coerce")
             row.update({metric: float(values.median()), f"{metric}_min": float(values.min()), f"{metric}_max": float(values.max())})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -69,7 +71,7 @@ def classical_markdown(runs: pd.DataFrame, store: Store) -> str:
     points = sweep_points(runs, store)
     if points.empty:
         return ""
-    rows = [[p["setting"], p["label"], f"{p['resolution']}²", f"{p['corr_time_095']:.2f}", f"{p['corr_time_080']:.2f}",
+    rows = [[p["setting"], p["label"], f"{p['resolution']}²", time_text(p["corr_time_095"], p["horizon"]), time_text(p["corr_time_080"], p["horizon"]),
              f"{p['spectrum_error']:.3f}", seconds_text(p["unit_s"])] for _, p in points.iterrows()]
     table = pipe_table(["setting", "method", "grid", "corr. time 0.95", "corr. time 0.8", "spectrum error", "per time unit"], rows)
     learned = learned_rows(runs)
@@ -88,6 +90,13 @@ def classical_markdown(runs: pd.DataFrame, store: Store) -> str:
     return table
 
 
+def time_text(value: float, horizon: float) -> str:
+    """A correlation time, as a lower bound when the method never decorrelated within the horizon."""
+    return f"≥ {horizon:.2f}" if value >= horizon else f"{value:.2f}"
+
+
+
+
 def equal_accuracy_ratios(points: pd.DataFrame) -> pd.DataFrame:
     """Per pseudo-spectral grid, the finite-volume grid of equal 0.95-correlation time (log-linear between grids).
 
@@ -99,7 +108,7 @@ def equal_accuracy_ratios(points: pd.DataFrame) -> pd.DataFrame:
         volume = chosen[chosen["scheme"] == "finite_volume"].sort_values("resolution")
         if spectral.empty or volume.empty:
             continue
-        for _, p in spectral.iterrows():
+        for _, p in spectral[spectral["corr_time_095"] < spectral["horizon"]].iterrows():  # a lower bound has no match
             text, grid = _grid_at(volume, p["corr_time_095"])
             rows.append({"setting": setting, "spectral": p["resolution"], "time": p["corr_time_095"], "matched": text,
                          "ratio": f"{grid / p['resolution']:.1f}×" if grid else "—"})
@@ -139,6 +148,7 @@ def correlation_plot(runs: pd.DataFrame, store: Store, out_dir: Path, problem: s
     if points.empty:
         return None
     settings = list(points["setting"].unique())
+    learned = learned_rows(runs)
     fig, axes = plt.subplots(1, len(settings), figsize=(6.5 * len(settings), 4.8), squeeze=False)
     for ax, setting in zip(axes[0], settings, strict=True):
         for (label, line), colour in zip(points[points["setting"] == setting].groupby("label", sort=False), ("C0", "C1", "C2", "C3"), strict=False):
@@ -147,7 +157,8 @@ def correlation_plot(runs: pd.DataFrame, store: Store, out_dir: Path, problem: s
             ax.plot(line["unit_s"], line["corr_time_080"], marker="o", linestyle="--", color=colour, label=f"{label}: correlation 0.8")
             for _, p in line.iterrows():
                 ax.annotate(f"{p['resolution']}²", (p["unit_s"], p["corr_time_095"]), textcoords="offset points", xytext=(4, -10), fontsize="x-small")
-        for (_, r), marker in zip(learned_rows(runs)[lambda t: t["setting"] == setting].iterrows(), "^vD<>p*h", strict=False):
+        mine = learned[learned["setting"] == setting] if len(learned) else learned
+        for (_, r), marker in zip(mine.iterrows(), "^vD<>p*h", strict=False):
             ax.errorbar([r["unit_s"]], [r["corr_time_095"]], yerr=[[r["corr_time_095"] - r["corr_time_095_min"]], [r["corr_time_095_max"] - r["corr_time_095"]]],
                         marker=marker, linestyle="none", label=f"{r['label']}: correlation 0.95 (median, min-max over seeds)")
         ax.set(xscale="log", xlabel="seconds per simulated time unit and trajectory (the test set solved together)",
