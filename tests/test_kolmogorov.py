@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import silent
 
@@ -149,3 +151,15 @@ def test_the_periodic_convolution_is_a_circular_convolution() -> None:
     shifted = jnp.roll(x, (2, 5), axis=(0, 1))  # translation-equivariant on the torus
     np.testing.assert_allclose(network(jnp.moveaxis(shifted, -1, 0)), jnp.roll(network(jnp.moveaxis(x, -1, 0)), (2, 5), axis=(1, 2)), atol=1e-6)
     assert float(jnp.abs(network.layers[-1].weight).max()) == 0  # the correction starts at zero
+
+
+def test_equal_accuracy_ratios_interpolate_in_log_grid_and_bound_outside_the_sweep() -> None:
+    from parity.report.trajectories import equal_accuracy_ratios
+
+    rows = [("finite_volume", 64, 1.0), ("finite_volume", 128, 2.0), ("finite_volume", 256, 4.0),
+            ("spectral", 32, 3.0), ("spectral", 64, 2.0), ("spectral", 128, 5.0), ("spectral", 256, 8.0)]
+    points = pd.DataFrame([{"setting": "", "label": scheme, "scheme": scheme, "resolution": grid, "corr_time_095": time, "horizon": 8.0}
+                           for scheme, grid, time in rows])
+    ratios = equal_accuracy_ratios(points).set_index("spectral")
+    assert ratios.loc[64, "ratio"] == "2.0×" and ratios.loc[32, "ratio"] == f"{math.sqrt(128 * 256) / 32:.1f}×"
+    assert ratios.loc[128, "matched"].startswith("> 256²") and 256 not in ratios.index  # 256² never decorrelated: no time to match
