@@ -72,6 +72,10 @@ SHARED: tuple[SharedPeriod, ...] = (
                  "the DIP+TV case ran beside test runs and a fresh-clone CI run (issue 28's note)"),
     SharedPeriod(("ct_2d_priors",), "2026-12-07T06:05", "2026-12-07T06:17",
                  "the fewer-observations cases ran beside a DIP+TV iteration probe at lower priority (issue 28's note)"),
+    SharedPeriod(("kolmogorov_2d",), "2026-12-07T09:20", "2026-12-07T09:37",
+                 "the pseudo-spectral sweep's solves ran beside test runs (issue 29's note)", family="classical"),
+    SharedPeriod(("kolmogorov_2d_hybrid",), "2026-12-07T09:37", "2026-12-07T11:30",
+                 "the whole hybrid sweep ran beside two fresh-clone CI runs (issue 29's note)"),
 )
 """Periods known to have been shared; a rerun alone after a period's end is measured alone."""
 
