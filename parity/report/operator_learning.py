@@ -122,7 +122,7 @@ def clauses(verdict: Mapping[str, Any]) -> list[str]:
         return [finest, "no surrogate"]
     surrogate = (f"best surrogate ({sciml['label']}) gets {error_text(sciml['rel_l2'])} at {seconds_text(sciml['instance_s'])} per instance "
                  f"after {seconds_text(sciml['one_off_s'])} one-off ({seconds_text(sciml['data_s'])} data, {seconds_text(sciml['train_s'])} "
-                 f"training; {sciml['epochs']:.0f} epochs over {sciml['n_train']:.0f} instances)")
+                 f"training; {_passes(sciml)} over {sciml['n_train']:.0f} instances)")
     out = [surrogate]
     if classical is None:
         return [*out, "no classical result"]
@@ -136,6 +136,11 @@ def clauses(verdict: Mapping[str, Any]) -> list[str]:
         out.append("the surrogate never repays its one-off cost (not faster per instance)" if math.isinf(sciml["break_even"])
                    else f"the surrogate repays its one-off cost after {math.ceil(sciml['break_even']):,} instances")
     return out
+
+
+def _passes(row: Mapping[str, Any]) -> str:
+    """Epochs where the learner counts them, else optimiser steps (a hybrid trains on windows of trajectories)."""
+    return f"{row['epochs']:.0f} epochs" if math.isfinite(row["epochs"]) else f"{row['steps']:.0f} steps"
 
 
 def classical_table(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame]) -> str:

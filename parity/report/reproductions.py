@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import datetime as dt
 import json
 from collections.abc import Sequence
@@ -44,7 +46,7 @@ def markdown(outcomes: Sequence[Outcome]) -> str:
     rows = []
     for o in outcomes:
         r = o.reproduction
-        parity = "—" if o.measured is None else f"{o.measured.value:.4g} ({o.measured.detail})"
+        parity = "—" if o.measured is None else f"{o.measured.value:.4g} ({o.measured.detail})" if math.isfinite(o.measured.value) else f"— ({o.measured.detail})"
         status = f"**{o.status}**" + (f" (not run: {r.not_run})" if r.not_run and o.measured is None else "")
         cells = [r.family, f"{r.source}: {r.setting}", r.quantity, r.published_text, parity, o.gap, r.check.describe(), status, r.budget or "—"]
         rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + f" | {_link(r.where)} |")

@@ -124,7 +124,8 @@ def _match_text(points: pd.DataFrame, row: pd.Series, scheme: str) -> str:
     if grid is None:
         return text
     cost = math.exp(np.interp(math.log(grid), np.log(sweep["resolution"].to_numpy(float)), np.log(sweep["unit_s"].to_numpy(float))))
-    return f"{text}: {seconds_text(cost)} per unit, {cost / row['unit_s']:.2g}× the method's"
+    ratio = row["unit_s"] / cost
+    return f"{text}: {seconds_text(cost)} per unit, " + (f"{ratio:.2g}× cheaper than the method" if ratio > 1 else f"{1 / ratio:.2g}× dearer")
 
 
 def _grid_at(volume: pd.DataFrame, time: float) -> tuple[str, float | None]:
