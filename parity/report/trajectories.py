@@ -150,7 +150,7 @@ def correlation_plot(runs: pd.DataFrame, store: Store, out_dir: Path, problem: s
         return None
     settings = list(points["setting"].unique())
     learned = learned_rows(runs)
-    fig, axes = plt.subplots(1, len(settings), figsize=(6.5 * len(settings), 4.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(settings), figsize=(8 * len(settings), 8), squeeze=False)
     for ax, setting in zip(axes[0], settings, strict=True):
         for (label, line), colour in zip(points[points["setting"] == setting].groupby("label", sort=False), ("C0", "C1", "C2", "C3"), strict=False):
             line = line.sort_values("resolution")
@@ -165,10 +165,10 @@ def correlation_plot(runs: pd.DataFrame, store: Store, out_dir: Path, problem: s
         ax.set(xscale="log", xlabel="seconds per simulated time unit and trajectory (the test set solved together)",
                ylabel="time until the mean correlation falls below", title=f"{problem}: {setting}" if setting else problem)
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.12))  # below the axes: the lines fill the plot
     name = f"correlation_time_{problem}.png"
     fig.tight_layout()
-    fig.savefig(out_dir / name, dpi=110)
+    fig.savefig(out_dir / name, dpi=110, bbox_inches="tight")
     plt.close(fig)
     return name, (f"{problem}: how long each method's vorticity stays correlated with the reference (mean over test trajectories) "
                   "against its cost per simulated time unit; a point at the top edge never decorrelated within the horizon")
