@@ -31,7 +31,7 @@ class Problem(Configurable, abc.ABC):
     """A frozen, hashable benchmark task; its dataclass fields are its scale knobs."""
 
     name: ClassVar[str]
-    kind: ClassVar[Literal["forward", "inverse", "operator"]]
+    kind: ClassVar[Literal["forward", "inverse", "operator", "assimilation"]]
     description: ClassVar[str]
     default_metrics: ClassVar[tuple[str, ...]]
 

@@ -42,7 +42,7 @@ from jaxtyping import Complex, Float
 from parity.knobs import ParameterError, at_least, knob
 from parity.numerics import kolmogorov, vorticity_fv
 from parity.numerics.forced_vorticity import resize
-from parity.numerics.spectral import wavenumbers_2d
+from parity.numerics.spectral import energy_spectra, wavenumbers_2d
 from parity.problems.inverse import Split
 from parity.problems.operator_learning import CoarseSolvable, OperatorProblem, instance_errors
 
@@ -258,16 +258,3 @@ def crossing_time(curve: Float[np.ndarray, " f"], times: Float[np.ndarray, " f"]
     j = int(below[0])
     t0, c0 = (0.0, 1.0) if j == 0 else (float(times[j - 1]), float(curve[j - 1]))
     return t0 + (c0 - threshold) / (c0 - float(curve[j])) * (float(times[j]) - t0)
-
-
-def energy_spectra(w: Float[np.ndarray, "... n n"]) -> Float[np.ndarray, "... s"]:
-    """Shell-summed kinetic energy E(k) = sum |w_hat|^2 / (2 |k|^2) over shells |k| in (k - 1/2, k + 1/2], k = 1..n/2."""
-    n = w.shape[-1]
-    w_hat = np.fft.fft2(w) / n**2
-    kx, ky = np.meshgrid(np.fft.fftfreq(n, 1.0 / n), np.fft.fftfreq(n, 1.0 / n), indexing="ij")
-    k = np.hypot(kx, ky)
-    shell = np.rint(k).astype(int).ravel()
-    weight = np.where(k > 0, 1 / (2 * np.where(k > 0, k, 1.0) ** 2), 0.0).ravel()
-    energy = (np.abs(w_hat) ** 2).reshape(*w.shape[:-2], -1) * weight
-    summed = np.stack([np.bincount(shell, row) for row in energy.reshape(-1, n * n)])
-    return summed.reshape(*w.shape[:-2], -1)[..., 1 : n // 2 + 1]

@@ -28,7 +28,7 @@ from jaxtyping import Array, Complex, Float
 
 from parity.cache import cached_arrays
 from parity.knobs import ParameterError, at_least, knob
-from parity.numerics.spectral import evaluate_2d, resample_2d, vorticity_2d, wavenumbers_2d
+from parity.numerics.spectral import energy_spectra, evaluate_2d, resample_2d, vorticity_2d, wavenumbers_2d
 from parity.problems.base import ForwardProblem, PointwiseFn, Snapshot
 from parity.problems.derivatives import partial, second_partial
 from parity.problems.halton import halton
@@ -162,7 +162,7 @@ class DecayingTurbulence2D(ForwardProblem, PeriodicVorticity2D):
 
     def spectrum(self, picture: Float[np.ndarray, "side side"]) -> tuple[Float[np.ndarray, " k"], Float[np.ndarray, " k"]]:
         """E(k) of the pictured vorticity; the snapshot grid repeats x = 2 pi and y = 2 pi, which are dropped."""
-        energy = energy_spectrum(picture[:-1, :-1])
+        energy = energy_spectra(picture[:-1, :-1])
         return np.arange(1, len(energy) + 1, dtype=float), energy
 
     # --- metrics on the test grid -------------------------------------------------------------
@@ -184,7 +184,7 @@ class DecayingTurbulence2D(ForwardProblem, PeriodicVorticity2D):
         correlation = np.array([np.corrcoef(w[..., j].ravel(), w_ref[..., j].ravel())[0, 1] for j in range(self.test_times)])
         below = np.flatnonzero(~(correlation >= CORRELATION_THRESHOLD))  # NaN (a constant field) counts as decorrelated
         times = np.asarray(self.snapshot_times)
-        spectrum, spectrum_ref = energy_spectrum(w[..., -1]), energy_spectrum(w_ref[..., -1])
+        spectrum, spectrum_ref = energy_spectra(w[..., -1]), energy_spectra(w_ref[..., -1])
         return {
             "spectrum_error": float(np.linalg.norm(spectrum - spectrum_ref) / np.linalg.norm(spectrum_ref)),
             "correlation_final": float(correlation[-1]),
@@ -231,14 +231,3 @@ class DecayingTurbulence2D(ForwardProblem, PeriodicVorticity2D):
         run = vorticity_2d(self.initial_coefficients(n), self.viscosity, self.duration, self.test_times, cfl=0.5)
         compact = 2 * ((n - 1) // 3) + 2  # the smallest even grid that holds the dealiased band
         return {"times": run.times, "coefficients": np.stack([resample_2d(c, compact) for c in run.coefficients])}
-
-
-def energy_spectrum(w: Float[np.ndarray, "n n"]) -> Float[np.ndarray, " s"]:
-    """Shell-summed kinetic energy E(k) = sum |w_hat|^2 / (2 |k|^2) over shells k - 1/2 < |k| <= k + 1/2, k = 1..n/2."""
-    n = w.shape[0]
-    w_hat = np.fft.fft2(w) / n**2
-    kx, ky = np.meshgrid(np.fft.fftfreq(n, 1.0 / n), np.fft.fftfreq(n, 1.0 / n), indexing="ij")
-    k = np.hypot(kx, ky)
-    shell = np.rint(k).astype(int)
-    energy = np.where(k > 0, np.abs(w_hat) ** 2 / (2 * np.where(k > 0, k, 1.0) ** 2), 0.0)
-    return np.bincount(shell.ravel(), energy.ravel(), minlength=n // 2 + 1)[1 : n // 2 + 1]

@@ -55,12 +55,13 @@ def third_party_package(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_builtins_register_through_entry_points() -> None:
-    assert list(registry.problems()) == ["acoustic_wave_2d", "burgers_1d", "burgers_operator_1d", "ct_2d", "darcy_operator_2d", "helmholtz_2d",
-                                         "kolmogorov_2d", "kovasznay_2d", "lid_cavity_2d", "mri_2d", "multiscale_1d", "navier_stokes_operator_2d",
-                                         "poisson_multiscale_2d", "seismic_fwi_2d", "turbulence_2d"]
-    assert set(registry.solvers()) == {"calibration", "chebyshev", "coarse_grid", "deeponet", "devito", "diffpir", "dip_tv", "dps", "fbp", "fbpinn", "fem", "fem_ns",
-                                       "fno", "fwi", "learned_correction", "learned_fwi", "learned_gd", "learned_pd", "pinn", "pinn_fwi", "pnp_admm", "post_unet", "rk_ode",
-                                       "spectral", "starting_model", "tv", "wcrr", "zero_filled"}
+    assert list(registry.problems()) == ["acoustic_wave_2d", "burgers_1d", "burgers_assimilation_1d", "burgers_operator_1d", "ct_2d", "darcy_operator_2d",
+                                         "helmholtz_2d", "kolmogorov_2d", "kovasznay_2d", "lid_cavity_2d", "lorenz96", "mri_2d", "multiscale_1d",
+                                         "navier_stokes_operator_2d", "poisson_multiscale_2d", "seismic_fwi_2d", "turbulence_2d"]
+    assert set(registry.solvers()) == {
+        "calibration", "chebyshev", "climatology", "coarse_grid", "deeponet", "devito", "diffpir", "dip_tv", "dps", "etkf", "fbp", "fbpinn", "fem",
+        "fem_ns", "fno", "four_d_var", "fwi", "learned_correction", "learned_fwi", "learned_gd", "learned_pd", "odil", "pinn", "pinn_assimilation",
+        "pinn_fwi", "pnp_admm", "post_unet", "rk_ode", "spectral", "starting_model", "three_d_var", "tv", "wcrr", "zero_filled"}
     assert registry.solvers_for(registry.problem_class("acoustic_wave_2d")()) == ["devito", "fbpinn", "pinn"]
     assert registry.solvers_for(registry.problem_class("helmholtz_2d")()) == ["fbpinn", "fem", "pinn"]
     assert registry.solvers_for(registry.problem_class("burgers_1d")()) == ["fbpinn", "pinn", "spectral"]
@@ -74,6 +75,8 @@ def test_builtins_register_through_entry_points() -> None:
     for operator_problem in ("burgers_operator_1d", "navier_stokes_operator_2d", "darcy_operator_2d"):
         assert registry.solvers_for(registry.problem_class(operator_problem)()) == ["coarse_grid", "deeponet", "fno"]
     assert registry.solvers_for(registry.problem_class("kolmogorov_2d")()) == ["calibration", "coarse_grid", "learned_correction"]  # inputs on a finer grid
+    assert registry.solvers_for(registry.problem_class("lorenz96")()) == ["climatology", "etkf", "four_d_var", "three_d_var"]
+    assert registry.solvers_for(registry.problem_class("burgers_assimilation_1d")()) == ["climatology", "four_d_var", "odil", "pinn_assimilation"]
     problem = registry.problem_class("multiscale_1d")()
     assert registry.solvers_for(problem) == ["chebyshev", "fbpinn", "pinn", "rk_ode"]
 
@@ -92,8 +95,10 @@ def test_third_party_plugin_is_first_class_and_broken_ones_are_skipped(
 
 
 def test_unknown_names_list_what_exists() -> None:
-    with pytest.raises(registry.UnknownNameError, match=r"unknown solver 'lattice_boltzmann'; available: calibration, chebyshev, coarse_grid, deeponet, devito, diffpir, dip_tv, dps, fbp, fbpinn, fem, fem_ns, fno, fwi, learned_correction, learned_fwi, learned_gd, "
-                       r"learned_pd, pinn, pinn_fwi, pnp_admm, post_unet, rk_ode, spectral, starting_model, tv, wcrr, zero_filled"):
+    with pytest.raises(registry.UnknownNameError, match=r"unknown solver 'lattice_boltzmann'; available: calibration, chebyshev, climatology, coarse_grid, "
+                       r"deeponet, devito, diffpir, dip_tv, dps, etkf, fbp, fbpinn, fem, fem_ns, fno, four_d_var, fwi, learned_correction, learned_fwi, "
+                       r"learned_gd, learned_pd, odil, pinn, pinn_assimilation, pinn_fwi, pnp_admm, post_unet, rk_ode, spectral, starting_model, three_d_var, tv, "
+                       r"wcrr, zero_filled"):
         registry.solver_class("lattice_boltzmann")
 
 

@@ -40,7 +40,7 @@ def test_status_follows_the_check_and_the_budget(value: float | None, check: Che
 
 def test_every_learned_row_finds_its_records_in_the_committed_stores() -> None:
     """A renamed label or a moved store would silently turn a row into "not measured"."""
-    store_rows = [r for r in reproductions.REPRODUCTIONS if r.family.startswith(("FBPINN", "PINN", "CT", "neural"))]
+    store_rows = [r for r in reproductions.REPRODUCTIONS if r.family.startswith(("FBPINN", "PINN", "CT", "neural", "assimilation"))]
     assert len(store_rows) >= 9
     missing = [r.source + ": " + r.setting for r in store_rows if r.measure(ROOT) is None and not r.not_run]
     assert missing == []

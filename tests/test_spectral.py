@@ -11,9 +11,9 @@ import pytest
 from conftest import silent
 
 from parity.knobs import ParameterError
-from parity.numerics.spectral import SpectralRun, evaluate_2d, velocity_2d, vorticity_2d, wavenumbers_2d
+from parity.numerics.spectral import SpectralRun, energy_spectra, evaluate_2d, velocity_2d, vorticity_2d, wavenumbers_2d
 from parity.problems import Burgers1D, MultiScale1D, PointwiseFn
-from parity.problems.turbulence_2d import DecayingTurbulence2D, energy_spectrum
+from parity.problems.turbulence_2d import DecayingTurbulence2D
 from parity.solvers import Budget
 from parity.solvers.pde.spectral import PseudoSpectral
 
@@ -64,7 +64,7 @@ def test_initial_vorticity_in_jax_matches_its_fourier_coefficients_and_has_unit_
     np.testing.assert_allclose(w_jax, evaluate_2d(coefficients, x, y), atol=1e-12)
     u, v = velocity_2d(coefficients)
     assert np.mean(u**2 + v**2) == pytest.approx(1.0, rel=1e-12)
-    spectrum = energy_spectrum(np.fft.irfft2(coefficients, (64, 64)) * 64**2)
+    spectrum = energy_spectra(np.fft.irfft2(coefficients, (64, 64)) * 64**2)
     assert np.argmax(spectrum) + 1 == 3 and spectrum[3 * 3 + 1 :].max() < 1e-30  # peaked at k0, cut at 3 k0 (round-off beyond)
     other = DecayingTurbulence2D(k0=3, flow_seed=6).initial_coefficients(64)
     assert np.max(np.abs(other - coefficients)) > 0.01
@@ -163,7 +163,7 @@ def test_turbulence_sweep_converges_and_predicts_vorticity_and_stream(small_turb
     values = result.predict(snapshot.points)
     assert values.shape == (129 * 129, 2) and np.all(snapshot.points[:, 2] == problem.duration)
     wavenumbers, spectrum = problem.spectrum(problem.picture(values[:, :1], snapshot))
-    reference_spectrum = energy_spectrum(problem.reference(problem.test_points())[:, 0].reshape(32, 32, 4)[..., -1])
+    reference_spectrum = energy_spectra(problem.reference(problem.test_points())[:, 0].reshape(32, 32, 4)[..., -1])
     assert len(wavenumbers) == 64 and np.argmax(spectrum) == np.argmax(reference_spectrum)
     np.testing.assert_allclose(spectrum[:10], reference_spectrum[:10], rtol=0.02)  # 128 vs 32 points: the same large scales
     # psi solves lap psi = -w: check by FFT on a periodic grid fine enough for every mode of the 64 solve.

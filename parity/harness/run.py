@@ -27,6 +27,7 @@ from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, ProgressFn, Solver, SolveResult
 
 if TYPE_CHECKING:  # told apart by their kind: importing them loads scikit-image, which a forward run does not need
+    from parity.problems.assimilation import AssimilationProblem
     from parity.problems.inverse import InverseProblem
     from parity.problems.operator_learning import OperatorProblem
 
@@ -120,7 +121,7 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
     final: dict[str, float] = {}
     inference_s = float("nan")
     try:
-        if not (isinstance(problem, ForwardProblem) or _inverse(problem) or _operator(problem)):
+        if not (isinstance(problem, ForwardProblem) or _inverse(problem) or _operator(problem) or _assimilation(problem)):
             raise UnsupportedError(f"problem kind {problem.kind!r} has no runner")
         evaluator = problem.evaluator()
         x_test = evaluator.x_test
@@ -130,8 +131,8 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
             prediction = result.predict(x_test)
             inference_s = time.perf_counter() - t
             final = evaluator(prediction)
-            if _inverse(problem):
-                field = problem.picture(np.asarray(prediction)[0])  # the first test reconstruction
+            if _inverse(problem) or _assimilation(problem):
+                field = problem.picture(np.asarray(prediction)[0])  # the first test reconstruction, or experiment's estimates
             elif _operator(problem):
                 field = np.asarray(prediction)[0, -1]  # the first test instance's last output channel (the final time)
             else:
@@ -148,6 +149,10 @@ def run_case(case: Case, store: Store | None = None, progress: ProgressFn | None
         record["reconstruction_s"] = inference_s / problem.split_size("test")  # per image: what amortises training
     if _operator(problem) and _finite(inference_s):
         record["instance_s"] = inference_s / problem.split_size("test")  # per instance: what amortises data and training
+    if _assimilation(problem) and _finite(inference_s):  # per experiment: a method's cost per use (a fit per experiment: its training)
+        fitted = result.timings.get("reconstruction_s") if result is not None else None
+        record["experiment_s"] = fitted if fitted is not None else inference_s / problem.split_size("test")
+        record["cycle_s"] = record["experiment_s"] / problem.observed_cycles
     if result is not None and "reconstruction_s" in result.timings:  # a per-model inversion, timed inside solve
         record["reconstruction_s"] = result.timings["reconstruction_s"]
     trace = [c.row() for c in result.trace] if result and result.trace else None
@@ -162,6 +167,10 @@ def _inverse(problem: Problem) -> TypeGuard[InverseProblem]:
 
 def _operator(problem: Problem) -> TypeGuard[OperatorProblem]:
     return problem.kind == "operator"
+
+
+def _assimilation(problem: Problem) -> TypeGuard[AssimilationProblem]:
+    return problem.kind == "assimilation"
 
 
 def _snapshot_field(problem: ForwardProblem, result: SolveResult) -> np.ndarray | None:

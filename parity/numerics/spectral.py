@@ -161,6 +161,22 @@ def burgers_1d(
     return SpectralRun(np.linspace(0, duration, saves + 1), states, rates, n, dt, saves * per_save, compile_s, run_s)
 
 
+def energy_spectra(w: Float[np.ndarray, "... n n"]) -> Float[np.ndarray, "... s"]:
+    """Shell-summed kinetic energy of vorticity fields on a periodic square grid (the last two axes).
+
+    E(k) = sum |w_hat|^2 / (2 |k|^2) over shells |k| in (k - 1/2, k + 1/2], k = 1..n/2, for each field of the leading axes.
+    """
+    n = w.shape[-1]
+    w_hat = np.fft.fft2(w) / n**2
+    kx, ky = np.meshgrid(np.fft.fftfreq(n, 1.0 / n), np.fft.fftfreq(n, 1.0 / n), indexing="ij")
+    k = np.hypot(kx, ky)
+    shell = np.rint(k).astype(int).ravel()
+    weight = np.where(k > 0, 1 / (2 * np.where(k > 0, k, 1.0) ** 2), 0.0).ravel()
+    energy = (np.abs(w_hat) ** 2).reshape(*w.shape[:-2], -1) * weight
+    summed = np.stack([np.bincount(shell, row) for row in energy.reshape(-1, n * n)])
+    return summed.reshape(*w.shape[:-2], -1)[..., 1 : n // 2 + 1]
+
+
 def wavenumbers_2d(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Integer wavenumbers (kx, ky) of the rFFT layout on [0, 2 pi)^2, broadcastable."""
     return np.fft.fftfreq(n, 1.0 / n)[:, None], np.fft.rfftfreq(n, 1.0 / n)[None, :]

@@ -76,6 +76,8 @@ SHARED: tuple[SharedPeriod, ...] = (
                  "the pseudo-spectral sweep's solves ran beside test runs (issue 29's note)", family="classical"),
     SharedPeriod(("kolmogorov_2d_hybrid",), "2026-12-07T09:37", "2026-12-07T11:30",
                  "the whole hybrid sweep ran beside two fresh-clone CI runs (issue 29's note)"),
+    SharedPeriod(("lorenz96",), "2026-12-07T13:55", "2026-12-07T14:21",
+                 "the whole sweep ran beside the Kolmogorov finite-volume sweep, the Burgers assimilation sweep and test runs (issue 30's note)"),
 )
 """Periods known to have been shared; a rerun alone after a period's end is measured alone."""
 

@@ -14,7 +14,7 @@ from typing import Any
 import markdown
 import pandas as pd
 
-from parity.report import analysis, learned_priors, operator_learning
+from parity.report import analysis, assimilation, learned_priors, operator_learning
 from parity.report.plots import Plot
 from parity.report.text import eps_text, error_text, finite, pipe_table, seconds_text, times_text
 from parity.report.verdict import Verdict
@@ -71,7 +71,8 @@ def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plot
     problems = list(runs["problem"].unique())
     inverse = [problem for problem in problems if analysis.is_inverse(runs[runs["problem"] == problem])]
     operators = [problem for problem in problems if operator_learning.is_operator(runs[runs["problem"] == problem])]
-    forward = [problem for problem in problems if problem not in inverse and problem not in operators]
+    assimilating = [problem for problem in problems if assimilation.is_assimilation(runs[runs["problem"] == problem])]
+    forward = [problem for problem in problems if problem not in inverse and problem not in operators and problem not in assimilating]
 
     def section(heading: str, explanation: str, table: Callable[[pd.DataFrame], str], among: Sequence[str] = problems) -> list[str]:
         """A report section with one table per problem (none when no problem qualifies)."""
@@ -146,6 +147,20 @@ def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plot
         [problem for problem in operators if (trajectory_tables or {}).get(problem)],
     )
     parts += section(
+        "## Assimilation: analysis error against cost",
+        "Every method assimilated the same noisy observations of the same test truths with the same model and prior. "
+        "A filter problem observes and scores every cycle, and an estimate may use no later observation; its analysis RMSE "
+        "is the spatial RMSE at each cycle after the burn-in, averaged over cycles and test experiments (DAPPER's rmse.a). "
+        "A window problem observes its first cycles and scores them (analysis RMSE) and the forecast after them (forecast "
+        "RMSE), and the initial state's relative L2 error. Median [min–max] over seeds where the method is random. Tuned on "
+        "validation: the setting each classical method chose by its validation experiments' RMSE. One-off: set-up, compile "
+        "and that search (or shared training). Per experiment and per observed cycle: the test experiments' assimilation "
+        "seconds (compiled, batched) divided by their number, and by the observed cycles; for a method fitted to each "
+        "experiment (the PINN) its training seconds per experiment, which then are not one-off.",
+        assimilation.markdown,
+        assimilating,
+    )
+    parts += section(
         "## Time to accuracy",
         "Time (including setup and compile) until the relative L2 error on the test points first reaches ε: "
         "median over all seeds, a seed that never got there counting as infinitely slow (so the cell says "
@@ -214,6 +229,8 @@ VERDICT_EXPLANATION = {
                "median optimiser steps and training seconds, and the problem's training-set size.",
     "operator": "Operator-learning problems: the surrogate with the lowest median test error, its cost per instance and one-off "
                 "cost (data generation + training), against the classical refinement sweep's cheapest resolution at that accuracy.",
+    "assimilation": "Assimilation problems: each family's method with the lowest median analysis RMSE, its seconds per experiment and "
+                    "its one-off cost (set-up, compile, and tuning or training shared by all experiments).",
 }
 
 
@@ -239,6 +256,8 @@ def _verdict_section(runs: pd.DataFrame, verdicts: Sequence[Verdict]) -> str:
             parts.append(_inverse_verdict_table(grouped, chosen))
         elif chosen and chosen[0]["kind"] == "operator":
             parts.append("The numbers behind these lines are in the surrogates' table below.")
+        elif chosen and chosen[0]["kind"] == "assimilation":
+            parts.append("The numbers behind these lines are in the assimilation table below.")
         elif chosen:
             accuracy, cost = _forward_verdict_tables(grouped, chosen)
             parts += ["Equal accuracy: time to each ε, and SciML time / classical time.", accuracy,
@@ -265,7 +284,7 @@ def verdict_line(verdict: Verdict) -> str:
     When any of its seconds were measured side by side it says so, and draws no ratio or break-even from them.
     """
     name = f"{verdict['problem']} {verdict['setting']}" if verdict["setting"] else verdict["problem"]
-    clause_of = {"forward": _forward_clauses, "inverse": _inverse_clauses, "operator": operator_learning.clauses}
+    clause_of = {"forward": _forward_clauses, "inverse": _inverse_clauses, "operator": operator_learning.clauses, "assimilation": assimilation.clauses}
     clauses = clause_of[verdict["kind"]](verdict)
     if not verdict["alone"]:
         clauses.append(f"{SIDE_BY_SIDE} ({verdict['side_by_side']}), so no time ratio or break-even is drawn from them")

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from parity.report import analysis, operator_learning
+from parity.report import analysis, assimilation, operator_learning
 from parity.report.alone import measured_alone
 
 Verdict = dict[str, Any]
-"""One problem setting: ``problem``, ``setting``, ``kind`` ("forward", "inverse" or "operator"), ``classical`` and ``sciml``
+"""One problem setting: ``problem``, ``setting``, ``kind`` ("forward", "inverse", "operator" or "assimilation"), ``classical`` and ``sciml``
 (the best method's numbers, or None when the family has no result there; with ``floor`` where its records name a
 modelling gap), ``alone`` (whether every second of theirs was measured alone) and ``side_by_side`` (why not, or ''),
 and the levels compared: forward ``thresholds``, ``time_ratio``, ``budgets_s``, ``headline_eps``,
@@ -36,6 +36,8 @@ def verdicts(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame]) -> list[Ver
     for _, chosen in runs.groupby("problem", sort=False):
         if operator_learning.is_operator(chosen):
             out += operator_learning.verdicts(chosen, curves)
+        elif assimilation.is_assimilation(chosen):
+            out += assimilation.verdicts(chosen)
         else:
             out += inverse_verdicts(chosen) if analysis.is_inverse(chosen) else forward_verdicts(chosen, curves)
     return out

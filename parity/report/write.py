@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from parity.harness.store import Store, load_records
-from parity.report import analysis, index, learned_priors, operator_learning, plots, render, trajectories, verdict
+from parity.report import analysis, assimilation, index, learned_priors, operator_learning, plots, render, trajectories, verdict
 
 
 def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = None, problem: str | None = None,
@@ -39,6 +39,10 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
                 made.append(trajectories.correlation_plot(chosen, store, out_dir, name))
                 sections[name] = trajectories.classical_markdown(chosen, store)
             figures[name] = [plots.Plot(*figure) for figure in made if figure]
+            continue
+        if assimilation.is_assimilation(chosen):
+            made = [assimilation.rmse_plot(chosen, out_dir, name), assimilation.hovmoller_plot(chosen, store, out_dir, name)]
+            figures[name] = [plot for plot in made if plot]
             continue
         if analysis.is_inverse(chosen):
             scale = [*plots.quality_vs_scale(chosen, out_dir, name), plots.error_vs_scale(chosen, out_dir, name),
