@@ -78,6 +78,8 @@ SHARED: tuple[SharedPeriod, ...] = (
                  "the whole hybrid sweep ran beside two fresh-clone CI runs (issue 29's note)"),
     SharedPeriod(("lorenz96",), "2026-12-07T13:55", "2026-12-07T14:21",
                  "the whole sweep ran beside the Kolmogorov finite-volume sweep, the Burgers assimilation sweep and test runs (issue 30's note)"),
+    SharedPeriod(("burgers_assimilation_1d",), "2026-12-07T14:07", "2026-12-07T15:15",
+                 "the whole sweep ran beside the Kolmogorov finite-volume sweeps, the Lorenz-96 sweep and a fresh-clone CI run (issue 30's note)"),
 )
 """Periods known to have been shared; a rerun alone after a period's end is measured alone."""
 

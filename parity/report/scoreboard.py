@@ -34,7 +34,7 @@ FLAG_NOTE = (f"{FLAG} seconds measured side by side with other work (see the rep
              f"from them, and the winner stands only where the two methods' seconds differ by more than {INFLATION:g}×; else 'rerun alone'.")
 HEADERS = ["#", "problem", "setting", "best classical", "best SciML", "ratio at equal accuracy or break-even", "winner"]
 FIGURE = "scoreboard.png"
-KINDS = {"forward": "forward (PDEs, ODEs)", "inverse": "inverse (CT, MRI, FWI)", "operator": "operator learning"}
+KINDS = {"forward": "forward (PDEs, ODEs)", "inverse": "inverse (CT, MRI, FWI)", "operator": "operator learning", "assimilation": "assimilation"}
 
 
 def rows(entries: Sequence[Mapping[str, Any]], page: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -49,7 +49,7 @@ def rows(entries: Sequence[Mapping[str, Any]], page: str) -> tuple[list[dict[str
             if verdict["classical"] is None or verdict["sciml"] is None:
                 left_out.append(f"{name} (no {'classical' if verdict['classical'] is None else 'SciML'} result)")
                 continue
-            row = {"forward": _forward, "inverse": _inverse, "operator": _operator}[verdict["kind"]](verdict)
+            row = {"forward": _forward, "inverse": _inverse, "operator": _operator, "assimilation": _assimilation}[verdict["kind"]](verdict)
             out.append({**row, "kind": verdict["kind"], "report": entry["name"], "problem": verdict["problem"],
                         "setting": verdict["setting"], "link": f"{entry['name']}/{page}", "alone": _alone(verdict)})
     out.sort(key=lambda row: list(KINDS).index(row["kind"]))  # stable: reports stay in order within a kind
@@ -75,7 +75,7 @@ def headline(board: Sequence[Mapping[str, Any]]) -> str:
         ratios = [row["sciml_s"] / row["classical_s"] for row in chosen
                   if kind == "forward" and row["alone"] and finite(row["sciml_s"]) and finite(row["classical_s"])]
         spread = f"SciML {times_text(min(ratios))}× to {times_text(max(ratios))}× slower" if ratios and min(ratios) >= 1 else "—"
-        short = sum(not row["reaches"] for row in chosen) if kind != "operator" else "—"
+        short = sum(not row["reaches"] for row in chosen) if kind != "operator" else "—"  # assimilation: SciML's RMSE above classical's
         cells.append([name, len(chosen), sides.count("classical"), sides.count("SciML"),
                       len(chosen) - sides.count("classical") - sides.count("SciML"), short, spread])
     return pipe_table(["problems", "settings", "classical wins", "SciML wins", "undecided",
@@ -184,6 +184,23 @@ def _operator(verdict: Mapping[str, Any]) -> dict[str, Any]:
     return {**row, "classical": matched, "sciml": surrogate, "ratio": ratio, "winner": winner}
 
 
+def _assimilation(verdict: Mapping[str, Any]) -> dict[str, Any]:
+    """The two analysis RMSEs and seconds per experiment; the more accurate side wins where it is also no slower, else undecided."""
+    classical, sciml = verdict["classical"], verdict["sciml"]
+    cells = {side: f"{entry['label']}: RMSE {error_text(entry['rmse'])}, {seconds_text(entry['experiment_s'])} / experiment{_flag(verdict)}"
+             for side, entry in (("classical", classical), ("sciml", sciml))}
+    error_ratio, time_ratio = sciml["rmse"] / classical["rmse"], sciml["experiment_s"] / classical["experiment_s"]
+    ratio = f"SciML's RMSE {times_text(error_ratio)}×, its seconds {times_text(time_ratio)}×" if _alone(verdict) else f"SciML's RMSE {times_text(error_ratio)}×"
+    if error_ratio >= 1:
+        winner = "classical (more accurate)"
+    elif time_ratio <= 1 or not _alone(verdict) and time_ratio < INFLATION:
+        winner = "SciML (more accurate)" if time_ratio <= 1 else f"rerun alone {FLAG}"
+    else:
+        winner = "undecided: SciML more accurate, classical cheaper"
+    return {**cells, "ratio": ratio, "winner": winner, "reaches": error_ratio <= 1, "classical_s": classical["experiment_s"],
+            "sciml_s": sciml["experiment_s"], "classical_rmse": classical["rmse"], "sciml_rmse": sciml["rmse"]}
+
+
 def quality_gain_db(verdict: Mapping[str, Any]) -> float:
     """The learned method's quality over the classical one's in dB: the PSNR difference, or 20 log10 of the error ratio
     (velocity rel L2), which is the same measure for errors of one normalisation."""
@@ -193,23 +210,33 @@ def quality_gain_db(verdict: Mapping[str, Any]) -> float:
     return float(20 * math.log10(classical["rel_l2"] / sciml["rel_l2"]))
 
 
+def _assimilation_panel(ax: Any, rows_: Sequence[Mapping[str, Any]]) -> list[tuple[float, float, str]]:
+    """SciML's analysis RMSE against the classical method's (log-log, diagonal)."""
+    low, high = _decades([e for row in rows_ for e in (row["classical_rmse"], row["sciml_rmse"])])
+    ax.plot([low, high], [low, high], color="grey", linewidth=1)
+    points = [_point(ax, row["classical_rmse"], row["sciml_rmse"], row, "C3") for row in rows_]
+    ax.set(xscale="log", yscale="log", xlim=(low, high), ylim=(low, high), xlabel="classical: analysis RMSE",
+           ylabel="SciML: analysis RMSE", title="Assimilation: analysis RMSE\n(above the line: classical better)")
+    return points
+
+
 def figure(board: Sequence[Mapping[str, Any]], out_dir: Path) -> str | None:
     """scoreboard.png: forward settings (time to ε, SciML against classical) across the top; below, inverse settings (quality
     gain against cost per sample) and operator settings (cost per instance at equal accuracy); points numbered as table rows."""
     import matplotlib.pyplot as plt
 
-    panels = [(kind, [row for row in board if row["kind"] == kind]) for kind in ("forward", "inverse", "operator")]
+    panels = [(kind, [row for row in board if row["kind"] == kind]) for kind in ("forward", "inverse", "operator", "assimilation")]
     panels = [(kind, chosen) for kind, chosen in panels if chosen]
     if not panels:
         return None
     below = [panel for panel in panels if panel[0] != "forward"]
     top = len(panels) - len(below)
-    fig = plt.figure(figsize=(12, 5.6 * top + 5.2 * bool(below)))
+    fig = plt.figure(figsize=(max(12, 5.2 * len(below)), 5.6 * top + 5.2 * bool(below)))  # room for each lower panel's title
     grid = fig.add_gridspec(top + bool(below), max(len(below), 1))
     axes = ([fig.add_subplot(grid[0, :])] if top else []) + [fig.add_subplot(grid[top, i]) for i in range(len(below))]
     labels: list[tuple[Any, list[tuple[float, float, str]]]] = []
     for ax, (kind, chosen) in zip(axes, panels):
-        points = {"forward": _forward_panel, "inverse": _inverse_panel, "operator": _operator_panel}[kind](ax, chosen)
+        points = {"forward": _forward_panel, "inverse": _inverse_panel, "operator": _operator_panel, "assimilation": _assimilation_panel}[kind](ax, chosen)
         ax.grid(True, which="major", alpha=0.3)
         labels.append((ax, points))
     handles = [plt.Line2D([], [], marker="o", linestyle="", color="grey", label="seconds measured alone"),
