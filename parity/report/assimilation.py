@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -138,12 +139,12 @@ def hovmoller_plot(runs: pd.DataFrame, store: Store, out_dir: Path, problem: str
     fig, axes = plt.subplots(1, len(chosen) + 1, figsize=(2.6 * (len(chosen) + 1), 3.6), sharey=True, squeeze=False)
     limit = float(np.max(np.abs(truth)))
     image = axes[0, 0].imshow(truth, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit)
-    axes[0, 0].set(title="truth", xlabel="variable", ylabel=f"cycle (last {HOVMOLLER_CYCLES})")
+    axes[0, 0].set(title="truth", xlabel="variable", ylabel="cycle" if len(truth) < HOVMOLLER_CYCLES else f"cycle (last {HOVMOLLER_CYCLES})")
     fig.colorbar(image, ax=axes[0, 0], shrink=0.8)
     for ax, row in zip(axes[0, 1:], chosen, strict=True):
         estimate = np.asarray(store.field(row))[-HOVMOLLER_CYCLES:]
         error = ax.imshow(estimate - truth, aspect="auto", cmap="RdBu_r", vmin=-limit / 4, vmax=limit / 4)
-        ax.set_title(f"{row['label']}\nerror, RMSE {float(np.sqrt(np.mean((estimate - truth) ** 2))):.2f}", fontsize="small")
+        ax.set_title(f"{textwrap.fill(str(row['label']), 26)}\nerror, RMSE {float(np.sqrt(np.mean((estimate - truth) ** 2))):.2f}", fontsize="small")
         ax.set(xlabel="variable")
         fig.colorbar(error, ax=ax, shrink=0.8)
     name = f"hovmoller_{problem}.png"
