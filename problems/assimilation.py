@@ -36,8 +36,17 @@ from parity.problems.base import Problem
 
 AssimilationSplit = Literal["validation", "test"]
 Protocol = Literal["filter", "window"]
+LAYOUTS = ("regular", "random")
+"""Where sensors sit: equally spaced, or a fixed random subset."""
 SPLIT_STREAMS: dict[str, int] = {"validation": 1, "test": 2}
 """Seed stream of each split: experiment i of a split is drawn from ``(stream, i)``."""
+
+
+def sensor_indices(sensors: int, size: int, layout: str, stream: int) -> np.ndarray:
+    """The sorted state indices of ``sensors`` sensors among ``size`` variables: equally spaced, or a random subset fixed by ``stream``."""
+    if layout == "regular":
+        return np.unique(np.floor(np.arange(sensors) * size / max(sensors, 1)).astype(int))
+    return np.sort(np.random.default_rng([stream, size, sensors]).choice(size, sensors, replace=False))
 
 
 class Experiments(NamedTuple):

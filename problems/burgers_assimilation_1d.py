@@ -31,7 +31,7 @@ from jaxtyping import Array, Float
 
 from parity.knobs import ParameterError, at_least, knob
 from parity.numerics.spectral import dealias_mask, etdrk4_coefficients, etdrk4_step
-from parity.problems.assimilation import AssimilationProblem, PeriodicPDE1D, Protocol
+from parity.problems.assimilation import LAYOUTS, AssimilationProblem, PeriodicPDE1D, Protocol, sensor_indices
 
 PERIOD = 2 * math.pi
 DECAY = 2.0
@@ -39,7 +39,6 @@ DECAY = 2.0
 SPEED = 5.0
 """The speed in the CFL rule: above max |u0| for all but a vanishing share of prior draws (max |u| cannot grow)."""
 CFL = 0.4
-LAYOUTS = ("regular", "random")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,9 +84,7 @@ class BurgersAssimilation1D(AssimilationProblem, PeriodicPDE1D):
         return PERIOD * np.arange(self.grid) / self.grid
 
     def observed(self) -> np.ndarray:
-        if self.layout == "regular":
-            return np.unique(np.floor(np.arange(self.sensors) * self.grid / max(self.sensors, 1)).astype(int))
-        return np.sort(np.random.default_rng([11, self.grid, self.sensors]).choice(self.grid, self.sensors, replace=False))
+        return sensor_indices(self.sensors, self.grid, self.layout, 11)
 
     def model_step(self, x: Float[Array, "... n"]) -> Float[Array, "... n"]:
         return _march(self.grid, self.nu, self.interval, jnp.float32)(x)

@@ -18,12 +18,11 @@ from jaxtyping import Array, Float
 
 from parity.knobs import ParameterError, at_least, knob
 from parity.numerics import lorenz96
-from parity.problems.assimilation import AssimilationProblem, Protocol
+from parity.problems.assimilation import LAYOUTS, AssimilationProblem, Protocol, sensor_indices
 
 DT = 0.05
 SPIN_UP_STEPS = 2000
 """100 time units from a perturbed rest state F: onto the attractor (its leading Lyapunov time is about 0.6)."""
-LAYOUTS = ("regular", "random")
 CLIMATOLOGY_CYCLES = 20_000
 
 
@@ -65,34 +64,31 @@ class Lorenz96(AssimilationProblem):
         return self.cycles
 
     def observed(self) -> np.ndarray:
-        if self.layout == "regular":
-            return np.unique(np.floor(np.arange(self.sensors) * self.size / max(self.sensors, 1)).astype(int))
-        return np.sort(np.random.default_rng([7, self.size, self.sensors]).choice(self.size, self.sensors, replace=False))
+        return sensor_indices(self.sensors, self.size, self.layout, 7)
 
     def model_step(self, x: Float[Array, "... n"]) -> Float[Array, "... n"]:
         return lorenz96.advance(x, self.interval, DT, self.forcing, jnp)
 
     def truth_run(self, rng: np.random.Generator) -> Float[np.ndarray, "k n"]:
-        x = self._attractor_state(rng)
-        states = np.empty((self.cycles, self.size))
-        for k in range(self.cycles):
-            x = lorenz96.advance(x, self.interval, DT, self.forcing, np)
-            states[k] = x
-        return states
+        return self._run(self._attractor_state(rng), self.cycles)
 
     def prior_moments(self) -> tuple[Float[np.ndarray, " n"], Float[np.ndarray, "n n"]]:
         """The climatology: mean and covariance of a free run of 20 000 cycles on the attractor."""
-        x = self._attractor_state(np.random.default_rng([0, self.size]))
-        states = np.empty((CLIMATOLOGY_CYCLES, self.size))
-        for k in range(CLIMATOLOGY_CYCLES):
-            x = lorenz96.advance(x, self.interval, DT, self.forcing, np)
-            states[k] = x
+        states = self._run(self._attractor_state(np.random.default_rng([0, self.size])), CLIMATOLOGY_CYCLES)
         return states.mean(axis=0), np.cov(states, rowvar=False)
 
     def score(self, estimates: Float[np.ndarray, "m k n"], truths: Float[np.ndarray, "m k n"]) -> dict[str, float]:
         """rmse: the mean over experiments and over cycles after ``burn_in`` of the spatial RMSE (DAPPER's rmse.a)."""
         spatial = np.sqrt(np.mean((np.asarray(estimates) - truths) ** 2, axis=-1))
         return {"rmse": float(np.mean(spatial[:, self.burn_in:]))}
+
+    def _run(self, x: Float[np.ndarray, " n"], cycles: int) -> Float[np.ndarray, "k n"]:
+        """The states at the ``cycles`` observation times after ``x`` (float64)."""
+        states = np.empty((cycles, self.size))
+        for k in range(cycles):
+            x = lorenz96.advance(x, self.interval, DT, self.forcing, np)
+            states[k] = x
+        return states
 
     def _attractor_state(self, rng: np.random.Generator) -> Float[np.ndarray, " n"]:
         x = self.forcing + rng.standard_normal(self.size)

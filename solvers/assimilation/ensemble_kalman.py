@@ -29,7 +29,7 @@ from jaxtyping import Array, Float
 from parity.knobs import at_least, knob
 from parity.problems.assimilation import AssimilationProblem
 from parity.problems.base import Problem
-from parity.solvers.assimilation.filtering import Assimilate, choose, tuned_filter_solve
+from parity.solvers.assimilation.filtering import Assimilate, given_or_chosen, tuned_filter_solve
 from parity.solvers.base import Budget, Evaluator, ProgressFn, Solver, SolveResult
 
 INFLATIONS = (1.0, 1.01, 1.02, 1.03, 1.04, 1.06, 1.08, 1.1, 1.15, 1.2, 1.3, 1.5)
@@ -95,10 +95,7 @@ class EnsembleTransformKF(Solver):
         assert isinstance(problem, AssimilationProblem)
 
         def tune() -> tuple[Assimilate, dict[str, object]]:
-            if self.inflation:
-                return self.assimilator(problem, self.inflation, seed), {"inflation": self.inflation}
-            best, score = choose(lambda value: self.assimilator(problem, value, seed), INFLATIONS, problem, progress)
-            return self.assimilator(problem, best, seed), {"inflation": best, "validation_rmse": score, "candidates": len(INFLATIONS)}
+            return given_or_chosen("inflation", self.inflation, INFLATIONS, lambda value: self.assimilator(problem, value, seed), problem, progress)
 
         return tuned_filter_solve(problem, evaluator, progress, tune)
 

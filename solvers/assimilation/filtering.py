@@ -38,6 +38,15 @@ def choose(build: Callable[[float], Assimilate], candidates: Sequence[float], pr
     return best, scores[f"{best:g}"]
 
 
+def given_or_chosen(name: str, value: float, candidates: Sequence[float], build: Callable[[float], Assimilate],
+                    problem: AssimilationProblem, progress: ProgressFn) -> tuple[Assimilate, dict[str, Any]]:
+    """The method with its setting ``name`` at ``value``, or (``value`` 0) at the validation search's best candidate."""
+    if value:
+        return build(value), {name: value}
+    best, score = choose(build, candidates, problem, progress)
+    return build(best), {name: best, "validation_rmse": score, "candidates": len(candidates)}
+
+
 def tuned_filter_solve(problem: AssimilationProblem, evaluator: Evaluator, progress: ProgressFn,
                        tune: Callable[[], tuple[Assimilate, dict[str, Any]]]) -> SolveResult:
     """Time the climatology and validation data (set-up), ``tune()`` and the test assimilation apart."""

@@ -37,7 +37,7 @@ from jaxtyping import Array, Float
 from parity.knobs import ParameterError, at_least, knob
 from parity.problems.assimilation import AssimilationProblem
 from parity.problems.base import Problem
-from parity.solvers.assimilation.filtering import Assimilate, choose, tuned_filter_solve
+from parity.solvers.assimilation.filtering import Assimilate, given_or_chosen, tuned_filter_solve
 from parity.solvers.base import Budget, Evaluator, ProgressFn, Solver, SolveResult
 
 BACKGROUND_SCALES = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.0)
@@ -97,8 +97,8 @@ class ThreeDVar(Solver):
 
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
         assert isinstance(problem, AssimilationProblem)
-        return tuned_filter_solve(problem, evaluator, progress, lambda: _tuned(self.background_scale, lambda s: self.assimilator(problem, s),
-                                                                                problem, progress))
+        return tuned_filter_solve(problem, evaluator, progress, lambda: given_or_chosen(
+            "background_scale", self.background_scale, BACKGROUND_SCALES, lambda s: self.assimilator(problem, s), problem, progress))
 
     @staticmethod
     def assimilator(problem: AssimilationProblem, scale: float) -> Assimilate:
@@ -132,8 +132,8 @@ class FourDVar(Solver):
         if problem.protocol == "filter" and self.window > problem.observed_cycles:
             raise ParameterError(f"{self.name}: window = {self.window} is longer than the {problem.observed_cycles} observed cycles; "
                                  f"allowed: an integer between 1 and {problem.observed_cycles}")
-        return tuned_filter_solve(problem, evaluator, progress, lambda: _tuned(self.background_scale, lambda s: self.assimilator(problem, s),
-                                                                                problem, progress))
+        return tuned_filter_solve(problem, evaluator, progress, lambda: given_or_chosen(
+            "background_scale", self.background_scale, BACKGROUND_SCALES, lambda s: self.assimilator(problem, s), problem, progress))
 
     def assimilator(self, problem: AssimilationProblem, scale: float) -> Assimilate:
         """4D-Var with B = scale C over the problem's window, or cycled over sliding windows for a filter."""
@@ -196,11 +196,3 @@ def _compiled_window_4dvar(iterations: int, problem: AssimilationProblem) -> Cal
 
     return jax.jit(jax.vmap(run, in_axes=(0, None)))
 
-
-def _tuned(scale: float, build: Callable[[float], Assimilate], problem: AssimilationProblem,
-           progress: ProgressFn) -> tuple[Assimilate, dict[str, object]]:
-    """The given background scale, or the validation search's best."""
-    if scale:
-        return build(scale), {"background_scale": scale}
-    best, score = choose(build, BACKGROUND_SCALES, problem, progress)
-    return build(best), {"background_scale": best, "validation_rmse": score, "candidates": len(BACKGROUND_SCALES)}
