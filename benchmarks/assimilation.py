@@ -14,7 +14,7 @@ import numpy as np
 
 from parity.problems.lorenz96 import Lorenz96
 from parity.solvers.assimilation.ensemble_kalman import EnsembleTransformKF
-from parity.solvers.assimilation.filtering import Assimilate
+from parity.solvers.assimilation.tuning import Assimilate
 from parity.solvers.assimilation.variational import FourDVar, ThreeDVar
 
 CYCLES = 200

@@ -38,6 +38,8 @@ AssimilationSplit = Literal["validation", "test"]
 Protocol = Literal["filter", "window"]
 LAYOUTS = ("regular", "random")
 """Where sensors sit: equally spaced, or a fixed random subset."""
+CYCLE_RMSE = "rmse_at_cycle_"
+"""Prefix of a window problem's per-cycle RMSE metrics (the cycle's index follows)."""
 SPLIT_STREAMS: dict[str, int] = {"validation": 1, "test": 2}
 """Seed stream of each split: experiment i of a split is drawn from ``(stream, i)``."""
 
@@ -83,7 +85,36 @@ class AssimilationProblem(Problem):
 
     @abc.abstractmethod
     def observed(self) -> np.ndarray:
-        """The state variables ``H`` picks (sorted, at least one)."""
+        """The state variables at which ``H`` observes (sorted, at least one)."""
+
+    @property
+    def observation_size(self) -> int:
+        """Values observed per cycle (one per observed variable unless :meth:`observe` reads more than one quantity there)."""
+        return len(self.observed())
+
+    @property
+    def state_shape(self) -> tuple[int, ...]:
+        """The grid the flattened state lives on (periodic along every axis): distances for localisation are measured on it."""
+        return (self.state_size,)
+
+    def observation_positions(self) -> Float[np.ndarray, "p d"]:
+        """Each observed value's grid position on :attr:`state_shape` (the localisation's distances are to these)."""
+        return np.stack(np.unravel_index(self.observed(), self.state_shape), axis=-1).astype(float)
+
+    @property
+    def spin_up_cycles(self) -> int:
+        """Leading cycles in which an ensemble started from the prior is still spinning up (filters with an unscored burn-in)."""
+        return 0
+
+    @functools.cached_property
+    def prior_root(self) -> Float[np.ndarray, "n n"]:
+        """A square root L of the prior covariance (L L^T = C), computed once: a Cholesky factor, C regularised by 1e-9 of its trace."""
+        return self.prior_root_factor()
+
+    def prior_root_factor(self) -> Float[np.ndarray, "n n"]:
+        """:attr:`prior_root`'s computation (a problem whose covariance has a known root overrides it)."""
+        covariance = self.prior[1]
+        return np.linalg.cholesky(covariance + 1e-9 * np.trace(covariance) * np.eye(len(covariance)))
 
     @abc.abstractmethod
     def model_step(self, x: Float[Array, "... n"]) -> Float[Array, "... n"]:
@@ -107,7 +138,7 @@ class AssimilationProblem(Problem):
         return self.prior_moments()
 
     def observe(self, x: Any) -> Any:
-        """H x: the observed variables of a state (NumPy or JAX, batched over leading axes)."""
+        """H x, linear: the observed values of a state (NumPy or JAX, batched over leading axes)."""
         return x[..., self.observed()]
 
     def split_size(self, split: str) -> int:
@@ -119,10 +150,10 @@ class AssimilationProblem(Problem):
 
     def check_observations(self, observations: np.ndarray) -> None:
         """Refuse observations a method cannot assimilate: the wrong shape or a non-finite value."""
-        expected = (self.observed_cycles, len(self.observed()))
+        expected = (self.observed_cycles, self.observation_size)
         if observations.ndim != 3 or observations.shape[1:] != expected:
             raise ParameterError(f"{self.name}: observations of shape {observations.shape} cannot be assimilated; "
-                                 f"allowed: (experiments, {expected[0]}, {expected[1]}) = (experiments, observed cycles, observed variables)")
+                                 f"allowed: (experiments, {expected[0]}, {expected[1]}) = (experiments, observed cycles, observed values)")
         bad = np.argwhere(~np.isfinite(observations))
         if len(bad):
             raise ParameterError(f"{self.name}: {len(bad)} observation(s) are not finite (first at experiment, cycle, sensor = "
@@ -132,7 +163,10 @@ class AssimilationProblem(Problem):
         test = self.experiments("test")
         return Evaluator(test.observations, test.truths, extra=self.score)
 
-    def picture(self, analyses: Float[np.ndarray, "k n"]) -> Float[np.ndarray, "k n"]:
+    hovmoller: ClassVar[bool] = True
+    """Whether :meth:`picture` is a Hovmoller diagram (cycles down, variables across); a 2D state draws fields instead."""
+
+    def picture(self, analyses: Float[np.ndarray, "k n"]) -> Float[np.ndarray, "a b"]:
         """One experiment's estimate as a Hovmoller diagram (cycles down, variables across)."""
         return np.asarray(analyses, dtype=np.float64)
 
@@ -146,6 +180,39 @@ class AssimilationProblem(Problem):
         if len(self.observed()) == 0:
             raise ParameterError(f"{self.name}: the observation operator picks no state variable; "
                                  f"allowed: sensors between 1 and {self.state_size}")
+
+
+class WindowAssimilation(AssimilationProblem):
+    """The window protocol: the first ``window`` cycles observed (cycle 0 is t = 0), then ``forecast`` more estimated.
+
+    Scores: ``rmse`` over the window's cycles (the analysis), ``initial_rel_l2`` of the state at
+    t = 0, with a forecast ``forecast_rmse`` over its cycles and ``final_rel_l2`` at its last, and
+    ``rmse_at_cycle_k`` at every scored cycle k (the error against lead time the report draws).
+    """
+
+    protocol: ClassVar[Protocol] = "window"
+    window: int
+    forecast: int
+
+    @property
+    def observed_cycles(self) -> int:
+        return self.window
+
+    @property
+    def scored_cycles(self) -> int:
+        return self.window + self.forecast
+
+    def score(self, estimates: Float[np.ndarray, "m k n"], truths: Float[np.ndarray, "m k n"]) -> dict[str, float]:
+        error = np.asarray(estimates, np.float64) - truths
+        metrics = {
+            "rmse": float(np.sqrt(np.mean(error[:, : self.window] ** 2))),
+            "initial_rel_l2": float(np.mean(np.linalg.norm(error[:, 0], axis=-1) / np.linalg.norm(truths[:, 0], axis=-1))),
+        }
+        if self.forecast:
+            metrics["forecast_rmse"] = float(np.sqrt(np.mean(error[:, self.window:] ** 2)))
+            metrics["final_rel_l2"] = float(np.mean(np.linalg.norm(error[:, -1], axis=-1) / np.linalg.norm(truths[:, -1], axis=-1)))
+        by_cycle = np.sqrt(np.mean(error**2, axis=(0, 2)))
+        return metrics | {f"{CYCLE_RMSE}{k}": float(value) for k, value in enumerate(by_cycle)}
 
 
 @functools.lru_cache(maxsize=8)
@@ -182,3 +249,30 @@ class PeriodicPDE1D(abc.ABC):
     @abc.abstractmethod
     def field_scale(self) -> float:
         """Typical size of the field (the prior's standard deviation)."""
+
+
+class VorticityWindow2D(abc.ABC):
+    """A window problem whose model is a 2D vorticity equation on the periodic square [0, period)^2, for PINNs.
+
+    Its state is the vorticity w on a ``grid`` x ``grid`` grid (x along the first axis), the velocity is
+    (psi_y, -psi_x) with -lap psi = w, cycle k is at time k * interval, and its sensors measure the velocity
+    (all u, then all v) or the vorticity at :meth:`sensor_points`.
+    """
+
+    period: ClassVar[float]
+    grid: int
+    interval: float
+    observable: str
+
+    @abc.abstractmethod
+    def sensor_points(self) -> Float[np.ndarray, "s 2"]:
+        """The sensors' (x, y)."""
+
+    @abc.abstractmethod
+    def vorticity_residual(self, w: Array, w_t: Array, w_x: Array, w_y: Array, w_lap: Array, u: Array, v: Array, y: Array) -> Array:
+        """The vorticity equation's residual from the fields and derivatives at the same points."""
+
+    @property
+    @abc.abstractmethod
+    def pinn_scales(self) -> dict[str, float]:
+        """Typical sizes of the ``vorticity``, ``stream`` function, ``velocity`` and the ``residual``'s terms."""

@@ -12,8 +12,8 @@ Sensors at fixed grid points observe u every ``interval`` over the first ``windo
 (cycle 0 is t = 0) with Gaussian noise; the estimate covers the window and ``forecast``
 cycles after it.
 
-Scores: ``rmse`` over the window's cycles (the analysis), ``forecast_rmse`` over the forecast
-cycles, ``initial_rel_l2`` of the state at t = 0 and ``final_rel_l2`` at the last forecast cycle.
+Scores: :class:`~parity.problems.assimilation.WindowAssimilation`'s (the window's and the
+forecast's RMSE, the initial and the last state's relative L2 error).
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from parity.knobs import ParameterError, at_least, knob
-from parity.numerics.spectral import dealias_mask, etdrk4_coefficients, etdrk4_step
-from parity.problems.assimilation import LAYOUTS, AssimilationProblem, PeriodicPDE1D, Protocol, sensor_indices
+from parity.numerics.spectral import burgers_nonlinear, dealias_mask, etdrk4_coefficients, etdrk4_step
+from parity.problems.assimilation import LAYOUTS, PeriodicPDE1D, WindowAssimilation, sensor_indices
 
 PERIOD = 2 * math.pi
 DECAY = 2.0
@@ -42,9 +42,8 @@ CFL = 0.4
 
 
 @dataclasses.dataclass(frozen=True)
-class BurgersAssimilation1D(AssimilationProblem, PeriodicPDE1D):
+class BurgersAssimilation1D(WindowAssimilation, PeriodicPDE1D):
     name: ClassVar[str] = "burgers_assimilation_1d"
-    protocol: ClassVar[Protocol] = "window"
     period: ClassVar[float] = PERIOD
     description: ClassVar[str] = "Burgers 1D: the initial state from sparse noisy sensors over a window, then a forecast"
 
@@ -70,14 +69,6 @@ class BurgersAssimilation1D(AssimilationProblem, PeriodicPDE1D):
     @property
     def state_size(self) -> int:
         return self.grid
-
-    @property
-    def observed_cycles(self) -> int:
-        return self.window
-
-    @property
-    def scored_cycles(self) -> int:
-        return self.window + self.forecast
 
     @property
     def x(self) -> Float[np.ndarray, " n"]:
@@ -125,18 +116,6 @@ class BurgersAssimilation1D(AssimilationProblem, PeriodicPDE1D):
     def field_scale(self) -> float:
         return float(np.sqrt(np.sum(self.modes ** (-2 * DECAY))))
 
-    def score(self, estimates: Float[np.ndarray, "m k n"], truths: Float[np.ndarray, "m k n"]) -> dict[str, float]:
-        error = np.asarray(estimates) - truths
-        window, forecast = slice(0, self.window), slice(self.window, None)
-        metrics = {
-            "rmse": float(np.sqrt(np.mean(error[:, window] ** 2))),
-            "initial_rel_l2": float(np.mean(np.linalg.norm(error[:, 0], axis=-1) / np.linalg.norm(truths[:, 0], axis=-1))),
-        }
-        if self.forecast:
-            metrics["forecast_rmse"] = float(np.sqrt(np.mean(error[:, forecast] ** 2)))
-            metrics["final_rel_l2"] = float(np.mean(np.linalg.norm(error[:, -1], axis=-1) / np.linalg.norm(truths[:, -1], axis=-1)))
-        return metrics
-
 
 @functools.lru_cache(maxsize=8)
 def _march(n: int, nu: float, interval: float, dtype: type) -> Callable[[Array], Array]:
@@ -145,13 +124,8 @@ def _march(n: int, nu: float, interval: float, dtype: type) -> Callable[[Array],
     k = np.fft.rfftfreq(n, 1.0 / n)
     real = np.float32 if dtype == jnp.float32 else np.float64  # NumPy constants: this may first run inside a trace
     coefficients = tuple(c.astype(real) for c in etdrk4_coefficients(-nu * k**2, interval / steps))
-    keep, ik = dealias_mask(n, 1), (1j * k).astype(np.complex64 if real == np.float32 else np.complex128)
-
-    def nonlinear(v: Array) -> Array:
-        u = jnp.fft.irfft(v, n, axis=-1)
-        return jnp.where(keep, -0.5 * ik * jnp.fft.rfft(u * u, axis=-1), 0)
-
-    step = etdrk4_step(nonlinear, coefficients)
+    keep = dealias_mask(n, 1)
+    step = etdrk4_step(burgers_nonlinear(n, (1j * k).astype(np.complex64 if real == np.float32 else np.complex128)), coefficients)
 
     def cycle(u: Array) -> Array:
         v = jnp.where(keep, jnp.fft.rfft(u.astype(dtype), axis=-1), 0)

@@ -141,13 +141,7 @@ class Kolmogorov2D(OperatorProblem, CoarseSolvable):
     # --- data --------------------------------------------------------------------------------
 
     def sample_source(self, rng: np.random.Generator) -> Complex[np.ndarray, "n h"]:
-        """A random vorticity with energy spectrum k^4 exp(-2 (k / 4)^2) on |k| <= 12 and rms 4 (the attractor's is about 4-5)."""
-        kx, ky = wavenumbers_2d(SOURCE_GRID)
-        k = np.hypot(kx, ky)
-        amplitude = np.where((k > 0) & (k <= 12), np.sqrt(k**5 * np.exp(-2 * (k / 4) ** 2)), 0.0)
-        coefficients = amplitude * (rng.standard_normal(k.shape) + 1j * rng.standard_normal(k.shape))
-        field = np.fft.irfft2(coefficients, (SOURCE_GRID, SOURCE_GRID))
-        return kolmogorov.to_coefficients(4.0 * field / field.std())
+        return random_vorticity(rng)
 
     def reference_solve(self, sources: Complex[np.ndarray, "b n h"]) -> tuple[Float[np.ndarray, "b 1 r r"], Float[np.ndarray, "b f n n"]]:
         """Burn-in, spin-up on the reference grid, then the trajectory's frames (float64 throughout)."""
@@ -239,6 +233,17 @@ class Kolmogorov2D(OperatorProblem, CoarseSolvable):
             "spectrum_error": float(np.mean(np.abs(np.log10(spectrum[shells] / spectrum_ref[shells])))),
             "rel_l2_t1": float(instance_errors(u[:, first], u_ref[:, first]).mean()),
         }
+
+
+def random_vorticity(rng: np.random.Generator) -> Complex[np.ndarray, "n h"]:
+    """A random vorticity on the :data:`SOURCE_GRID` with energy spectrum k^4 exp(-2 (k / 4)^2) on |k| <= 12 and rms 4
+    (the attractor's is about 4-5): rFFT coefficients, a start to burn in onto the attractor."""
+    kx, ky = wavenumbers_2d(SOURCE_GRID)
+    k = np.hypot(kx, ky)
+    amplitude = np.where((k > 0) & (k <= 12), np.sqrt(k**5 * np.exp(-2 * (k / 4) ** 2)), 0.0)
+    coefficients = amplitude * (rng.standard_normal(k.shape) + 1j * rng.standard_normal(k.shape))
+    field = np.fft.irfft2(coefficients, (SOURCE_GRID, SOURCE_GRID))
+    return kolmogorov.to_coefficients(4.0 * field / field.std())
 
 
 def correlation(u: Float[np.ndarray, "b f n n"], u_ref: Float[np.ndarray, "b f n n"]) -> Float[np.ndarray, "b f"]:

@@ -63,6 +63,11 @@ class Lorenz96(AssimilationProblem):
     def observed_cycles(self) -> int:
         return self.cycles
 
+    @property
+    def spin_up_cycles(self) -> int:
+        """The first half of the unscored burn-in."""
+        return self.burn_in // 2
+
     def observed(self) -> np.ndarray:
         return sensor_indices(self.sensors, self.size, self.layout, 7)
 

@@ -84,7 +84,7 @@ def test_the_4dvar_gradient_passes_a_taylor_test() -> None:
         observations = jnp.asarray(truth[10:15] + rng.standard_normal((5, 40)))
 
         def cost(v: jax.Array) -> jax.Array:
-            return window_cost(v, jnp.asarray(truth[10]), factor, observations, jnp.ones(5), problem.model_step, jnp.arange(40), 1.0)
+            return window_cost(v, jnp.asarray(truth[10]), factor, observations, jnp.ones(5), problem.model_step, problem.observe, 1.0)
 
         v, direction = rng.standard_normal(40), rng.standard_normal(40)
         gradient = np.asarray(jax.grad(cost)(jnp.asarray(v)))
@@ -100,7 +100,7 @@ def test_4dvar_with_exact_dense_observations_recovers_the_state_to_solver_accura
 
     def cost(v: jax.Array) -> jax.Array:
         return window_cost(v, jnp.asarray(background, jnp.float32), factor, jnp.asarray(truth[100:105], jnp.float32), jnp.ones(5),
-                           problem.model_step, jnp.arange(40), problem.noise)
+                           problem.model_step, problem.observe, problem.noise)
 
     estimate = background + np.asarray(factor @ jax.jit(lambda: minimise(cost, jnp.zeros(40), 60))())
     assert np.linalg.norm(estimate - truth[100]) < 1e-3 * np.linalg.norm(background - truth[100])

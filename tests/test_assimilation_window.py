@@ -1,4 +1,4 @@
-"""Window assimilation on Burgers 1D: the model against Cole-Hopf, 4D-Var, the PINN with data, bad input."""
+"""Window assimilation on Burgers 1D: the model against Cole-Hopf, 4D-Var, the ensemble smoother, the PINN with data, bad input."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ import numpy as np
 import pytest
 from conftest import silent
 
+from parity.harness.run import Case, run_case
+from parity.harness.store import Store
 from parity.knobs import ParameterError
 from parity.problems.burgers_assimilation_1d import BurgersAssimilation1D, _march
 from parity.problems.lorenz96 import Lorenz96
+from parity.report.write import write_report
 from parity.solvers import Budget
 from parity.solvers.assimilation.climatology import Climatology
+from parity.solvers.assimilation.ensemble_kalman import EnsembleTransformKF
 from parity.solvers.assimilation.odil import DiscreteResidual
 from parity.solvers.assimilation.pinn_assimilation import PhysicsInformedAssimilation
 from parity.solvers.assimilation.variational import FourDVar
@@ -32,6 +36,25 @@ def test_the_model_matches_a_cole_hopf_solution() -> None:
     assert np.max(np.abs(stepped - exact(problem.interval))) < 1e-9 * np.max(np.abs(exact(0.0))) + 1e-12
     single = np.asarray(problem.model_step(jnp.asarray(exact(0.0), jnp.float32)))
     assert np.max(np.abs(single - exact(problem.interval))) < 1e-5
+
+
+def test_the_ensemble_smoother_uses_the_whole_window_for_the_initial_state() -> None:
+    """The smoother's estimate of u(0) from 10 cycles beats the analysis from cycle 0 alone (a one-cycle window) in each of
+    three seeds (measured: 1.2-1.37x lower error; the fine scales viscosity hides stay the prior's), and its window RMSE
+    is within 1.5x of 4D-Var's (0.019 against 0.018)."""
+    full, first = BurgersAssimilation1D(n_validation=1, n_test=2), BurgersAssimilation1D(window=1, forecast=0, n_validation=1, n_test=2)
+    ratios, rmses = [], []
+    for seed in (0, 1, 2):
+        scores = {}
+        for problem in (full, first):
+            data = problem.experiments("test")
+            scores[problem.window] = problem.score(EnsembleTransformKF(members=32).assimilator(problem, 1.0, seed)(data.observations), data.truths)
+        ratios.append(scores[1]["initial_rel_l2"] / scores[10]["initial_rel_l2"])
+        rmses.append(scores[10]["rmse"])
+    assert min(ratios) > 1.1, ratios
+    data = full.experiments("test")
+    four_d_var = full.score(FourDVar(iterations=60).assimilator(full, 1.0)(data.observations), data.truths)["rmse"]
+    assert np.median(rmses) < 1.5 * four_d_var, (rmses, four_d_var)
 
 
 def test_the_prior_covariance_is_that_of_the_samples() -> None:
@@ -82,6 +105,18 @@ def test_the_pinn_with_data_beats_the_pinn_without_over_seeds() -> None:
     rmse_without = [result.trace[-1].metrics["rmse"] for result in without]
     assert np.median(rmse_with) < 0.6 * np.median(rmse_without), (rmse_with, rmse_without)
     assert max(rmse_with) < min(rmse_without), (rmse_with, rmse_without)
+
+
+def test_the_report_draws_the_error_against_lead_time(tmp_path) -> None:
+    """Each cycle's RMSE is recorded; the report draws it per method, and the prior mean's is flat where 4D-Var's is far lower."""
+    problem = BurgersAssimilation1D(n_validation=1, n_test=2, window=4, forecast=4)
+    store = Store(tmp_path / "store")
+    records = [run_case(Case(problem, solver, 0, Budget()), store) for solver in (Climatology(), FourDVar(iterations=30, background_scale=1.0))]
+    assert all(record["status"] == "ok" for record in records)
+    prior, four_d_var = ([record["metrics"][f"rmse_at_cycle_{k}"] for k in range(8)] for record in records)
+    assert max(prior) < 1.5 * min(prior) and max(four_d_var) < 0.2 * min(prior), (prior, four_d_var)
+    write_report(store, tmp_path / "report")
+    assert (tmp_path / "report" / "rmse_vs_lead_time_burgers_assimilation_1d.png").stat().st_size > 10_000
 
 
 def test_bad_input_is_refused_with_what_is_allowed() -> None:

@@ -123,7 +123,7 @@ def test_cli_run_json_and_summary(tmp_path: Path, capsys: pytest.CaptureFixture[
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["run", "nosuch", "--solver", "pinn"], "unknown problem 'nosuch'; available: acoustic_wave_2d, burgers_1d, burgers_assimilation_1d, burgers_operator_1d, ct_2d, darcy_operator_2d, helmholtz_2d, kolmogorov_2d, kovasznay_2d, lid_cavity_2d, lorenz96, mri_2d, multiscale_1d, navier_stokes_operator_2d, poisson_multiscale_2d, seismic_fwi_2d, turbulence_2d"),
+        (["run", "nosuch", "--solver", "pinn"], "unknown problem 'nosuch'; available: acoustic_wave_2d, burgers_1d, burgers_assimilation_1d, burgers_operator_1d, ct_2d, darcy_operator_2d, helmholtz_2d, kolmogorov_2d, kolmogorov_assimilation_2d, kovasznay_2d, lid_cavity_2d, lorenz96, mri_2d, multiscale_1d, navier_stokes_operator_2d, poisson_multiscale_2d, seismic_fwi_2d, turbulence_2d"),
         (["run", "multiscale_1d", "--solver", "nosuch"], "unknown solver 'nosuch'; available: calibration, chebyshev, climatology, coarse_grid, deeponet, devito, diffpir, dip_tv, dps, "
                                                             "etkf, fbp, fbpinn, fem, fem_ns, fno, four_d_var, fwi, learned_correction, learned_fwi, learned_gd, learned_pd, odil, pinn, "
                                                             "pinn_assimilation, pinn_fwi, pnp_admm, post_unet, rk_ode, spectral, starting_model, three_d_var, tv, wcrr, zero_filled"),

@@ -56,7 +56,7 @@ def third_party_package(tmp_path: Path) -> Iterator[Path]:
 
 def test_builtins_register_through_entry_points() -> None:
     assert list(registry.problems()) == ["acoustic_wave_2d", "burgers_1d", "burgers_assimilation_1d", "burgers_operator_1d", "ct_2d", "darcy_operator_2d",
-                                         "helmholtz_2d", "kolmogorov_2d", "kovasznay_2d", "lid_cavity_2d", "lorenz96", "mri_2d", "multiscale_1d",
+                                         "helmholtz_2d", "kolmogorov_2d", "kolmogorov_assimilation_2d", "kovasznay_2d", "lid_cavity_2d", "lorenz96", "mri_2d", "multiscale_1d",
                                          "navier_stokes_operator_2d", "poisson_multiscale_2d", "seismic_fwi_2d", "turbulence_2d"]
     assert set(registry.solvers()) == {
         "calibration", "chebyshev", "climatology", "coarse_grid", "deeponet", "devito", "diffpir", "dip_tv", "dps", "etkf", "fbp", "fbpinn", "fem",
@@ -76,7 +76,8 @@ def test_builtins_register_through_entry_points() -> None:
         assert registry.solvers_for(registry.problem_class(operator_problem)()) == ["coarse_grid", "deeponet", "fno"]
     assert registry.solvers_for(registry.problem_class("kolmogorov_2d")()) == ["calibration", "coarse_grid", "learned_correction"]  # inputs on a finer grid
     assert registry.solvers_for(registry.problem_class("lorenz96")()) == ["climatology", "etkf", "four_d_var", "three_d_var"]
-    assert registry.solvers_for(registry.problem_class("burgers_assimilation_1d")()) == ["climatology", "four_d_var", "odil", "pinn_assimilation"]
+    assert registry.solvers_for(registry.problem_class("burgers_assimilation_1d")()) == ["climatology", "etkf", "four_d_var", "odil", "pinn_assimilation"]
+    assert registry.solvers_for(registry.problem_class("kolmogorov_assimilation_2d")()) == ["climatology", "etkf", "four_d_var", "pinn_assimilation"]
     problem = registry.problem_class("multiscale_1d")()
     assert registry.solvers_for(problem) == ["chebyshev", "fbpinn", "pinn", "rk_ode"]
 

@@ -84,7 +84,7 @@ def tendency(n: int, flow: KolmogorovFlow) -> Callable[[Field], Field]:
 def spectral_step(n: int, flow: KolmogorovFlow, dt: float, dtype: type = np.complex64) -> Callable[[Field], Field]:
     """One ETDRK4 step of size dt on an n x n grid (differentiable; batched over leading axes)."""
     real = np.float64 if dtype == np.complex128 else np.float32
-    coefficients = tuple(jnp.asarray(c.astype(real)) for c in etdrk4_coefficients(flow.linear(n), dt))
+    coefficients = tuple(c.astype(real) for c in etdrk4_coefficients(flow.linear(n), dt))  # NumPy: this may first run inside a trace
     return etdrk4_step(tendency(n, flow), coefficients)
 
 

@@ -80,6 +80,11 @@ SHARED: tuple[SharedPeriod, ...] = (
                  "the whole sweep ran beside the Kolmogorov finite-volume sweep, the Burgers assimilation sweep and test runs (issue 30's note)"),
     SharedPeriod(("burgers_assimilation_1d",), "2026-12-07T14:07", "2026-12-07T15:15",
                  "the whole sweep ran beside the Kolmogorov finite-volume sweeps, the Lorenz-96 sweep and a fresh-clone CI run (issue 30's note)"),
+    SharedPeriod(("kolmogorov_assimilation_2d",), "2026-12-07T16:16", "2026-12-07T16:41",
+                 "the prior mean and the ensemble smoother with 16 sensors ran beside test runs and probes (issue 30's note)"),
+    SharedPeriod(("burgers_assimilation_1d",), "2026-12-07T17:41", "2026-12-07T19:00",
+                 "the rerun with the ensemble smoother and per-cycle scores ran beside report builds, tests and a fresh-clone CI run "
+                 "(issue 30's note)"),
 )
 """Periods known to have been shared; a rerun alone after a period's end is measured alone."""
 

@@ -10,7 +10,6 @@ experiments, or for a method fitted to each experiment (a PINN) its training per
 
 from __future__ import annotations
 
-import json
 import math
 import textwrap
 from collections.abc import Mapping
@@ -24,15 +23,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from parity.harness import registry  # noqa: E402
 from parity.harness.store import Store  # noqa: E402
+from parity.problems.assimilation import CYCLE_RMSE, AssimilationProblem, WindowAssimilation  # noqa: E402
 from parity.report import analysis  # noqa: E402
 from parity.report.alone import measured_alone  # noqa: E402
-from parity.report.plots import Plot  # noqa: E402
+from parity.report.plots import Plot, problem_of  # noqa: E402
 from parity.report.text import error_text, pipe_table, seconds_text  # noqa: E402
 
 SCORE = "metrics.rmse"
-EXTRA = {"metrics.forecast_rmse": "forecast RMSE", "metrics.initial_rel_l2": "initial state rel. L2"}
+EXTRA = {"metrics.forecast_rmse": "forecast RMSE", "metrics.initial_rel_l2": "initial state rel. L2",
+         "metrics.final_correlation": "correlation at the last forecast cycle"}
 """A window problem's further scores, shown where its runs have them."""
 TUNED = {"info.tuned.inflation": "inflation", "info.tuned.background_scale": "B scale"}
 HOVMOLLER_CYCLES = 120
@@ -68,7 +68,7 @@ def markdown(runs: pd.DataFrame) -> str:
     extra = [column for column in EXTRA if column in table and table[column].notna().any()]
     out = []
     for setting, rows in table.groupby("setting", sort=False):
-        cells = [[row["label"], row["family"], _rmse_text(row), *(error_text(row[column]) for column in extra), row["tuned"],
+        cells = [[row["label"], row["family"], _rmse_text(row), *(_extra_text(column, row[column]) for column in extra), row["tuned"],
                   seconds_text(row["one_off_s"]), seconds_text(row["experiment_s"]), seconds_text(row["cycle_s"])]
                  for _, row in rows.sort_values("rmse", kind="stable").iterrows()]
         heading = [f"Setting: {setting}"] if setting else []
@@ -118,7 +118,7 @@ def rmse_plot(runs: pd.DataFrame, out_dir: Path, problem: str) -> Plot | None:
             ax.errorbar(stats.index, stats["median"], yerr=[stats["median"] - stats["min"], stats["max"] - stats["median"]], marker="o",
                         capsize=3, label=label)
     ax.set_yscale("log")
-    ax.set(xlabel=knob, ylabel="analysis RMSE (after burn-in)", title=f"{problem}: analysis error against {knob}")
+    ax.set(xlabel=knob, ylabel="analysis RMSE (a filter's after its burn-in)", title=f"{problem}: analysis error against {knob}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     name = f"rmse_vs_{knob}_{problem}.png"
@@ -127,31 +127,79 @@ def rmse_plot(runs: pd.DataFrame, out_dir: Path, problem: str) -> Plot | None:
     return Plot(name, f"{problem}: analysis RMSE against {knob}, median over seeds with min-max bars (diverged runs left out)")
 
 
+def lead_time_plot(runs: pd.DataFrame, store: Store, out_dir: Path, problem: str) -> Plot | None:
+    """A window problem's RMSE at every cycle, one panel per setting and one line per method (median over seeds): the
+    analysis over the window, then the forecast against lead time. Settings and methods without per-cycle scores are
+    left out; None when no run has them."""
+    columns = sorted((c for c in runs if c.startswith(f"metrics.{CYCLE_RMSE}")), key=lambda c: int(c.rsplit("_", 1)[1]))
+    scored = runs[(runs["status"] == "ok") & runs[columns].notna().all(axis=1)] if columns else runs.iloc[:0]
+    if scored.empty:
+        return None
+    settings = list(scored.groupby("setting", sort=False))
+    fig, axes = plt.subplots(1, len(settings), figsize=(5.5 * len(settings), 4.2), squeeze=False, sharey=True)
+    for ax, (setting, group) in zip(axes[0], settings, strict=True):
+        instance = problem_of(store, group.iloc[0])
+        assert isinstance(instance, WindowAssimilation)
+        times = instance.interval * np.arange(len(columns))
+        for label, seeds in group.groupby("label", sort=False):
+            ax.plot(times, seeds[columns].apply(pd.to_numeric).median().to_numpy(), marker=".", label=label)
+        ax.axvline(instance.interval * (instance.window - 0.5), color="grey", linestyle="--", linewidth=1)
+        ax.set(yscale="log", xlabel="time (the dashed line ends the observed window)", title=setting or problem)
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0, 0].set_ylabel("RMSE of the estimate")
+    handles = {label: handle for ax in axes[0] for handle, label in zip(*ax.get_legend_handles_labels(), strict=True)}
+    fig.legend(handles.values(), handles.keys(), fontsize="small", loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2)
+    name = f"rmse_vs_lead_time_{problem}.png"
+    fig.savefig(out_dir / name, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return Plot(name, f"{problem}: the estimate's RMSE at every cycle, over the window (analysis) and after it (forecast against lead "
+                      "time), median over seeds; runs recorded before per-cycle scores existed are left out")
+
+
 def hovmoller_plot(runs: pd.DataFrame, store: Store, out_dir: Path, problem: str) -> Plot | None:
-    """The first setting's first test experiment: the truth, then each method's (median seed's) error, over the last cycles."""
+    """The first setting's first test experiment: the truth, then each method's (median seed's) error.
+
+    A 1D state is drawn as a Hovmoller diagram over the last cycles (panels side by side); a 2D state as the
+    problem's picture of chosen cycles' fields (panels one above the other).
+    """
     setting, group = next(iter(runs.groupby("setting", sort=False)))
     chosen = [seeds.sort_values(SCORE, na_position="last").iloc[(len(seeds) - 1) // 2]
               for _, seeds in group[group["field_path"].astype(bool) & (group["status"] == "ok")].groupby("label", sort=False)]
     if not chosen:
         return None
-    params = json.loads((store.records_dir / f"{chosen[0]['record_id']}.json").read_text())["problem_params"]
-    truth = registry.problem_class(problem)(**params).experiments("test").truths[0][-HOVMOLLER_CYCLES:]
-    fig, axes = plt.subplots(1, len(chosen) + 1, figsize=(2.6 * (len(chosen) + 1), 3.6), sharey=True, squeeze=False)
-    limit = float(np.max(np.abs(truth)))
-    image = axes[0, 0].imshow(truth, aspect="auto", cmap="RdBu_r", vmin=-limit, vmax=limit)
-    axes[0, 0].set(title="truth", xlabel="variable", ylabel="cycle" if len(truth) < HOVMOLLER_CYCLES else f"cycle (last {HOVMOLLER_CYCLES})")
-    fig.colorbar(image, ax=axes[0, 0], shrink=0.8)
-    for ax, row in zip(axes[0, 1:], chosen, strict=True):
-        estimate = np.asarray(store.field(row))[-HOVMOLLER_CYCLES:]
-        error = ax.imshow(estimate - truth, aspect="auto", cmap="RdBu_r", vmin=-limit / 4, vmax=limit / 4)
-        ax.set_title(f"{textwrap.fill(str(row['label']), 26)}\nerror, RMSE {float(np.sqrt(np.mean((estimate - truth) ** 2))):.2f}", fontsize="small")
-        ax.set(xlabel="variable")
+    instance = problem_of(store, chosen[0])
+    assert isinstance(instance, AssimilationProblem)
+    truths = instance.experiments("test").truths[0]
+    hovmoller = instance.hovmoller
+    truth = truths[-HOVMOLLER_CYCLES:] if hovmoller else instance.picture(truths)
+    panels = len(chosen) + 1
+    fig, axes = plt.subplots(1, panels, figsize=(2.6 * panels, 3.6), sharey=True) if hovmoller else \
+        plt.subplots(panels, 1, figsize=(7.5, 2.7 * panels))
+    style = {"aspect": "auto", "cmap": "RdBu_r"} if hovmoller else {"aspect": "equal", "cmap": "RdBu_r", "origin": "lower"}
+    limit = float(np.nanmax(np.abs(truth)))
+    image = axes[0].imshow(truth, vmin=-limit, vmax=limit, **style)
+    if hovmoller:
+        axes[0].set(title="truth", xlabel="variable", ylabel="cycle" if len(truth) < HOVMOLLER_CYCLES else f"cycle (last {HOVMOLLER_CYCLES})")
+    else:
+        axes[0].set_title("truth: t = 0 | end of the window | end of the forecast", fontsize="small")
+    fig.colorbar(image, ax=axes[0], shrink=0.8)
+    for ax, row in zip(axes[1:], chosen, strict=True):
+        estimate = np.asarray(store.field(row))
+        estimate = estimate[-HOVMOLLER_CYCLES:] if hovmoller else estimate
+        error = ax.imshow(estimate - truth, vmin=-limit / 4, vmax=limit / 4, **style)
+        rmse = float(np.sqrt(np.nanmean((estimate - truth) ** 2)))
+        ax.set_title(f"{textwrap.fill(str(row['label']), 26 if hovmoller else 80)}\nerror, RMSE {rmse:.2f}", fontsize="small")
         fig.colorbar(error, ax=ax, shrink=0.8)
+    for ax in axes[1:] if hovmoller else []:
+        ax.set(xlabel="variable")
+    for ax in [] if hovmoller else axes:
+        ax.set_axis_off()
     name = f"hovmoller_{problem}.png"
     fig.savefig(out_dir / name, dpi=110, bbox_inches="tight")
     plt.close(fig)
     where = f" at {setting}" if setting else ""
-    return Plot(name, f"{problem}{where}: the first test experiment's truth over its last {HOVMOLLER_CYCLES} cycles, then each method's error "
+    shown = f"over its last {HOVMOLLER_CYCLES} cycles" if hovmoller else "at t = 0, at the end of the window and at the end of the forecast"
+    return Plot(name, f"{problem}{where}: the first test experiment's truth {shown}, then each method's error "
                       "(estimate minus truth, the median seed; colour range a quarter of the truth's)")
 
 
@@ -166,6 +214,11 @@ def _side(rows: pd.DataFrame) -> dict[str, Any] | None:
     if best is None:
         return None
     return {key: (value.item() if hasattr(value, "item") else value) for key, value in best.items() if key != "setting"}
+
+
+def _extra_text(column: str, value: float) -> str:
+    """A correlation to three decimals (it approaches 1), an error in the report's scientific notation."""
+    return f"{value:.3f}" if "correlation" in column and math.isfinite(value) else error_text(value)
 
 
 def _rmse_text(row: pd.Series) -> str:

@@ -25,7 +25,7 @@ from matplotlib.text import Text  # noqa: E402
 
 from parity.harness import registry  # noqa: E402
 from parity.harness.store import Store  # noqa: E402
-from parity.problems.base import ForwardProblem, Snapshot  # noqa: E402
+from parity.problems.base import ForwardProblem, Problem, Snapshot  # noqa: E402
 from parity.problems.inverse import InverseProblem  # noqa: E402
 from parity.report import analysis  # noqa: E402
 
@@ -527,9 +527,14 @@ def _median_seed(seeds: pd.DataFrame) -> pd.Series:
     return ordered.iloc[(len(ordered) - 1) // 2]
 
 
-def _problem_of(store: Store, row: pd.Series) -> ForwardProblem | InverseProblem:
+def problem_of(store: Store, row: pd.Series) -> Problem:
+    """The problem a record ran, rebuilt from its stored parameters."""
     params = json.loads((store.records_dir / f"{row['record_id']}.json").read_text())["problem_params"]
-    problem = registry.problem_class(row["problem"])(**params)
+    return registry.problem_class(row["problem"])(**params)
+
+
+def _problem_of(store: Store, row: pd.Series) -> ForwardProblem | InverseProblem:
+    problem = problem_of(store, row)
     assert isinstance(problem, (ForwardProblem, InverseProblem))
     return problem
 

@@ -41,7 +41,8 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
             figures[name] = [plots.Plot(*figure) for figure in made if figure]
             continue
         if assimilation.is_assimilation(chosen):
-            made = [assimilation.rmse_plot(chosen, out_dir, name), assimilation.hovmoller_plot(chosen, store, out_dir, name)]
+            made = [assimilation.rmse_plot(chosen, out_dir, name), assimilation.lead_time_plot(chosen, store, out_dir, name),
+                    assimilation.hovmoller_plot(chosen, store, out_dir, name)]
             figures[name] = [plot for plot in made if plot]
             continue
         if analysis.is_inverse(chosen):

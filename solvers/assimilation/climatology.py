@@ -13,7 +13,7 @@ import numpy as np
 
 from parity.problems.assimilation import AssimilationProblem
 from parity.problems.base import Problem
-from parity.solvers.assimilation.filtering import Assimilate, tuned_filter_solve
+from parity.solvers.assimilation.tuning import Assimilate, tuned_assimilation_solve
 from parity.solvers.base import Budget, Evaluator, ProgressFn, Solver, SolveResult
 
 
@@ -36,4 +36,4 @@ class Climatology(Solver):
             mean = problem.prior[0]
             return lambda observations: np.broadcast_to(mean, (len(observations), problem.scored_cycles, len(mean))).copy(), {}
 
-        return tuned_filter_solve(problem, evaluator, progress, tune)
+        return tuned_assimilation_solve(problem, evaluator, progress, tune)

@@ -10,8 +10,14 @@ the square-root EnKF of Sakov & Oke's table. The analysis anomalies are then inf
 factor (DAPPER's convention), chosen on the validation experiments unless given (and at least
 :data:`SPIN_UP_INFLATION` while the ensemble spins up from the climatology). With a
 localisation radius the update is done per state variable with R^-1 tapered by the
-Gaspari-Cohn function of the ring distance to each sensor (the LETKF), so a small ensemble
-need not span the whole attractor.
+Gaspari-Cohn function of the distance to each observation on the state's periodic grid (the
+LETKF), so a small ensemble need not span the whole attractor.
+
+On a window problem (an initial state from a window of observations, then a forecast) the same
+filter runs over the window, and each cycle's transform is also applied to the ensembles of the
+earlier cycles (per state variable when local: the no-cost ensemble Kalman smoother of Kalnay &
+Yang 2010), so the estimate at every cycle of the window uses all of its observations, as
+4D-Var's does; the forecast is the mean of the last analysis ensemble run on by the model.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from jaxtyping import Array, Float
 from parity.knobs import at_least, knob
 from parity.problems.assimilation import AssimilationProblem
 from parity.problems.base import Problem
-from parity.solvers.assimilation.filtering import Assimilate, given_or_chosen, tuned_filter_solve
+from parity.solvers.assimilation.tuning import Assimilate, given_or_chosen, tuned_assimilation_solve
 from parity.solvers.base import Budget, Evaluator, ProgressFn, Solver, SolveResult
 
 INFLATIONS = (1.0, 1.01, 1.02, 1.03, 1.04, 1.06, 1.08, 1.1, 1.15, 1.2, 1.3, 1.5)
@@ -58,29 +64,46 @@ def transform(anomalies_obs: Float[Array, "N p"], innovation: Float[Array, " p"]
     return mean_weights, root
 
 
-def analysis(ensemble: Float[Array, "N n"], y: Float[Array, " p"], observed: Array, noise: float, inflation: Array | float,
-             taper: Float[Array, "n p"] | None) -> Float[Array, "N n"]:
-    """The analysis ensemble (global when ``taper`` is None, else one local update per state variable)."""
+def analysis_transform(ensemble: Float[Array, "N n"], y: Float[Array, " p"], observe: Callable[[Array], Array], noise: float,
+                       taper: Float[Array, "n p"] | None) -> Float[Array, "N N"] | Float[Array, "n N N"]:
+    """T of the analysis, member a = mean + sum_b T[a, b] anomalies[b]: one T (global), or one per state variable (``taper``)."""
     mean = ensemble.mean(axis=0)
-    anomalies = ensemble - mean
-    anomalies_obs = anomalies[:, observed]
-    innovation = y - mean[observed]
+    anomalies_obs = observe(ensemble - mean)  # H is linear: the observed anomalies
+    innovation = y - observe(mean)
     if taper is None:
         w, root = transform(anomalies_obs, innovation, jnp.full(y.shape, noise**-2))
-        updated = mean + (w + root) @ anomalies
-    else:
-        w, root = jax.vmap(lambda rho: transform(anomalies_obs, innovation, rho * noise**-2))(taper)  # (n, N), (n, N, N)
-        updated = mean + jnp.einsum("jab,bj->aj", w[:, None, :] + root, anomalies)
+        return w + root
+    w, root = jax.vmap(lambda rho: transform(anomalies_obs, innovation, rho * noise**-2))(taper)  # (n, N), (n, N, N)
+    return w[:, None, :] + root
+
+
+def apply_transform(transform_: Float[Array, "N N"] | Float[Array, "n N N"], ensemble: Float[Array, "N n"],
+                    inflation: Array | float = 1.0) -> Float[Array, "N n"]:
+    """The ensemble transformed by T (an analysis now, or the same weights applied to an earlier ensemble: the smoother), then inflated."""
+    mean = ensemble.mean(axis=0)
+    anomalies = ensemble - mean
+    update = transform_ @ anomalies if transform_.ndim == 2 else jnp.einsum("jab,bj->aj", transform_, anomalies)
+    updated = mean + update
     new_mean = updated.mean(axis=0)
     return new_mean + inflation * (updated - new_mean)
+
+
+def localisation_taper(problem: AssimilationProblem, radius: float) -> Float[Array, "n p"]:
+    """The Gaspari-Cohn weight of each observed value for each state variable, by distance on the state's periodic grid."""
+    shape = np.asarray(problem.state_shape)
+    variables = np.stack(np.unravel_index(np.arange(problem.state_size), problem.state_shape), axis=-1)
+    gap = np.abs(variables[:, None, :] - problem.observation_positions()[None, :, :])
+    distance = np.sqrt(np.sum(np.minimum(gap, shape - gap) ** 2, axis=-1))
+    return gaspari_cohn(jnp.asarray(distance / radius, jnp.float32))
 
 
 @dataclasses.dataclass(frozen=True)
 class EnsembleTransformKF(Solver):
     name: ClassVar[str] = "etkf"
     family: ClassVar[str] = "classical"
-    description: ClassVar[str] = "ensemble transform Kalman filter (square-root EnKF; LETKF with a localisation radius), inflation tuned on validation"
-    requires: ClassVar[str] = "a filtering (cycled) assimilation problem"
+    description: ClassVar[str] = ("ensemble transform Kalman filter (square-root EnKF; LETKF with a localisation radius; over a window, the "
+                                  "no-cost smoother), inflation tuned on validation")
+    requires: ClassVar[str] = "an assimilation problem"
 
     members: int = knob(24, "ensemble size N (Sakov's square-root EnKF: 24)", "integer >= 2", at_least(2))
     inflation: float = knob(0.0, "multiplicative inflation of the analysis anomalies; 0 chooses it on validation", "0 or a number >= 1",
@@ -89,7 +112,7 @@ class EnsembleTransformKF(Solver):
 
     @classmethod
     def supports(cls, problem: Problem) -> bool:
-        return isinstance(problem, AssimilationProblem) and problem.protocol == "filter"
+        return isinstance(problem, AssimilationProblem)
 
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
         assert isinstance(problem, AssimilationProblem)
@@ -97,11 +120,11 @@ class EnsembleTransformKF(Solver):
         def tune() -> tuple[Assimilate, dict[str, object]]:
             return given_or_chosen("inflation", self.inflation, INFLATIONS, lambda value: self.assimilator(problem, value, seed), problem, progress)
 
-        return tuned_filter_solve(problem, evaluator, progress, tune)
+        return tuned_assimilation_solve(problem, evaluator, progress, tune)
 
     def assimilator(self, problem: AssimilationProblem, inflation: float, seed: int) -> Assimilate:
-        """The filter with this inflation: each experiment starts from its own draw of the climatology."""
-        spin_up = np.arange(problem.cycles) < problem.burn_in // 2
+        """The filter (smoother) with this inflation: each experiment starts from its own draw of the prior."""
+        spin_up = np.arange(problem.observed_cycles) < problem.spin_up_cycles
         inflations = jnp.asarray(np.where(spin_up, max(inflation, SPIN_UP_INFLATION), inflation), jnp.float32)
         batched = _compiled_filter(self, problem)
 
@@ -114,24 +137,42 @@ class EnsembleTransformKF(Solver):
 
 @functools.lru_cache(maxsize=4)
 def _compiled_filter(solver: EnsembleTransformKF, problem: AssimilationProblem) -> Callable[[Array, Array, Array], Array]:
-    """The filter over a batch of experiments, compiled once per solver and problem (the inflation is an argument)."""
-    mean, covariance = problem.prior
-    root = jnp.asarray(np.linalg.cholesky(covariance + 1e-9 * np.eye(len(mean))), jnp.float32)
-    observed = jnp.asarray(problem.observed())
-    taper = None
-    if solver.localisation:
-        grid = np.arange(problem.state_size)
-        gap = np.abs(grid[:, None] - problem.observed()[None, :])
-        taper = gaspari_cohn(jnp.asarray(np.minimum(gap, problem.state_size - gap) / solver.localisation, jnp.float32))
+    """The filter (or, on a window problem, the smoother and its forecast) over a batch of experiments, compiled once per
+    solver and problem (the inflation is an argument)."""
+    mean = jnp.asarray(problem.prior[0], jnp.float32)
+    root = jnp.asarray(problem.prior_root, jnp.float32)
+    taper = localisation_taper(problem, solver.localisation) if solver.localisation else None
 
-    def run(observations: Float[Array, "k p"], key: Array, inflations: Float[Array, " k"]) -> Float[Array, "k n"]:
-        ensemble = jnp.asarray(mean, jnp.float32) + jax.random.normal(key, (solver.members, len(mean))) @ root.T
+    def update(ensemble: Array, y: Array) -> Array:
+        return analysis_transform(ensemble, y, problem.observe, problem.noise, taper)
 
+    def filter_run(ensemble: Array, observations: Float[Array, "k p"], inflations: Float[Array, " k"]) -> Float[Array, "k n"]:
         def cycle(ensemble: Array, inputs: tuple[Array, Array]) -> tuple[Array, Array]:
             y, inflation = inputs
-            ensemble = analysis(problem.model_step(ensemble), y, observed, problem.noise, inflation, taper)
+            forecast = problem.model_step(ensemble)
+            ensemble = apply_transform(update(forecast, y), forecast, inflation)
             return ensemble, ensemble.mean(axis=0)
 
         return jax.lax.scan(cycle, ensemble, (observations, inflations))[1]
+
+    def smoother_run(ensemble: Array, observations: Float[Array, "c p"], inflations: Float[Array, " c"]) -> Float[Array, "k n"]:
+        def cycle(carry: tuple[Array, Array], inputs: tuple[Array, Array, Array]) -> tuple[tuple[Array, Array], None]:
+            ensemble, history = carry
+            y, inflation, k = inputs
+            weights = update(ensemble, y)
+            history = jax.vmap(lambda past: apply_transform(weights, past))(history)
+            ensemble = apply_transform(weights, ensemble, inflation)
+            return (problem.model_step(ensemble), history.at[k].set(ensemble)), None
+
+        cycles = len(observations)
+        history = jnp.zeros((cycles, *ensemble.shape), ensemble.dtype)
+        (forecast, history), _ = jax.lax.scan(cycle, (ensemble, history), (observations, inflations, jnp.arange(cycles)))
+        later = jax.lax.scan(lambda members, _: (problem.model_step(members), members.mean(axis=0)), forecast, None,
+                             length=problem.scored_cycles - cycles)[1]
+        return jnp.concatenate([history.mean(axis=1), later])
+
+    def run(observations: Float[Array, "c p"], key: Array, inflations: Float[Array, " c"]) -> Float[Array, "k n"]:
+        ensemble = mean + jax.random.normal(key, (solver.members, len(mean))) @ root.T
+        return (filter_run if problem.protocol == "filter" else smoother_run)(ensemble, observations, inflations)
 
     return jax.jit(jax.vmap(run, in_axes=(0, 0, None)))

@@ -36,7 +36,7 @@ from jaxtyping import Array, Float
 from parity.knobs import at_least, knob
 from parity.problems.assimilation import AssimilationProblem, PeriodicPDE1D
 from parity.problems.base import Problem
-from parity.solvers.assimilation.filtering import Assimilate, tuned_filter_solve
+from parity.solvers.assimilation.tuning import Assimilate, tuned_assimilation_solve
 from parity.solvers.assimilation.variational import minimise
 from parity.solvers.base import Budget, Evaluator, ProgressFn, Solver, SolveResult
 
@@ -61,7 +61,7 @@ class DiscreteResidual(Solver):
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
         assert isinstance(problem, AssimilationProblem)
         batched = _compiled(self, problem)
-        return tuned_filter_solve(problem, evaluator, progress, lambda: (lambda y: np.asarray(batched(jnp.asarray(y, jnp.float32)),
+        return tuned_assimilation_solve(problem, evaluator, progress, lambda: (lambda y: np.asarray(batched(jnp.asarray(y, jnp.float32)),
                                                                                                 np.float64), {}))
 
 

@@ -37,7 +37,7 @@ from jaxtyping import Array, Float
 from parity.knobs import ParameterError, at_least, knob
 from parity.problems.assimilation import AssimilationProblem
 from parity.problems.base import Problem
-from parity.solvers.assimilation.filtering import Assimilate, given_or_chosen, tuned_filter_solve
+from parity.solvers.assimilation.tuning import Assimilate, given_or_chosen, tuned_assimilation_solve
 from parity.solvers.base import Budget, Evaluator, ProgressFn, Solver, SolveResult
 
 BACKGROUND_SCALES = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.04, 0.08, 0.15, 0.3, 0.6, 1.0)
@@ -47,18 +47,16 @@ Model = Callable[[Array], Array]
 
 
 def background_factor(problem: AssimilationProblem, scale: float) -> Float[np.ndarray, "n n"]:
-    """B^(1/2) = (s C)^(1/2) as a Cholesky factor (C regularised by 1e-9 of its trace)."""
-    covariance = problem.prior[1]
-    ridge = 1e-9 * np.trace(covariance) * np.eye(len(covariance))
-    return np.sqrt(scale) * np.linalg.cholesky(covariance + ridge)
+    """B^(1/2) = s^(1/2) L, L the problem's square root of its prior covariance."""
+    return np.sqrt(scale) * problem.prior_root
 
 
 def window_cost(v: Float[Array, " n"], background: Float[Array, " n"], factor: Float[Array, "n n"], observations: Float[Array, "w p"],
-                weights: Float[Array, " w"], model: Model, observed: Array, noise: float) -> Float[Array, ""]:
+                weights: Float[Array, " w"], model: Model, observe: Model, noise: float) -> Float[Array, ""]:
     """J(v) of one window; ``weights`` are 1 for an observation in the window and 0 for padding before cycle 1."""
     def term(x: Array, inputs: tuple[Array, Array]) -> tuple[Array, Array]:
         y, weight = inputs
-        misfit = x[observed] - y
+        misfit = observe(x) - y
         return model(x), 0.5 * weight * jnp.sum(misfit**2) / noise**2
 
     _, terms = jax.lax.scan(term, background + factor @ v, (observations, weights))
@@ -97,15 +95,15 @@ class ThreeDVar(Solver):
 
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
         assert isinstance(problem, AssimilationProblem)
-        return tuned_filter_solve(problem, evaluator, progress, lambda: given_or_chosen(
+        return tuned_assimilation_solve(problem, evaluator, progress, lambda: given_or_chosen(
             "background_scale", self.background_scale, BACKGROUND_SCALES, lambda s: self.assimilator(problem, s), problem, progress))
 
     @staticmethod
     def assimilator(problem: AssimilationProblem, scale: float) -> Assimilate:
         """3D-Var with B = scale C: a constant gain."""
-        observed = problem.observed()
-        b = scale * problem.prior[1]
-        gain = np.linalg.solve(b[np.ix_(observed, observed)] + problem.noise**2 * np.eye(len(observed)), b[observed]).T
+        b_ht = np.asarray(problem.observe(scale * problem.prior[1]))  # B H^T (B symmetric): H applied to B's rows
+        h_b_ht = np.asarray(problem.observe(b_ht.T))
+        gain = np.linalg.solve(h_b_ht + problem.noise**2 * np.eye(len(h_b_ht)), b_ht.T).T
         batched = _compiled_3dvar(problem)
         return lambda observations: np.asarray(batched(jnp.asarray(observations, jnp.float32), jnp.asarray(gain, jnp.float32)), np.float64)
 
@@ -132,7 +130,7 @@ class FourDVar(Solver):
         if problem.protocol == "filter" and self.window > problem.observed_cycles:
             raise ParameterError(f"{self.name}: window = {self.window} is longer than the {problem.observed_cycles} observed cycles; "
                                  f"allowed: an integer between 1 and {problem.observed_cycles}")
-        return tuned_filter_solve(problem, evaluator, progress, lambda: given_or_chosen(
+        return tuned_assimilation_solve(problem, evaluator, progress, lambda: given_or_chosen(
             "background_scale", self.background_scale, BACKGROUND_SCALES, lambda s: self.assimilator(problem, s), problem, progress))
 
     def assimilator(self, problem: AssimilationProblem, scale: float) -> Assimilate:
@@ -145,12 +143,11 @@ class FourDVar(Solver):
 @functools.lru_cache(maxsize=4)
 def _compiled_3dvar(problem: AssimilationProblem) -> Callable[[Array, Array], Array]:
     """3D-Var over a batch of experiments, compiled once per problem (the gain is an argument)."""
-    observed = jnp.asarray(problem.observed())
     start = jnp.asarray(problem.prior[0], jnp.float32)
 
     def run(observations: Float[Array, "k p"], gain: Float[Array, "n p"]) -> Float[Array, "k n"]:
         def cycle(background: Array, y: Array) -> tuple[Array, Array]:
-            analysis = background + gain @ (y - background[observed])
+            analysis = background + gain @ (y - problem.observe(background))
             return problem.model_step(analysis), analysis
 
         return jax.lax.scan(cycle, start, observations)[1]
@@ -161,7 +158,6 @@ def _compiled_3dvar(problem: AssimilationProblem) -> Callable[[Array, Array], Ar
 @functools.lru_cache(maxsize=4)
 def _compiled_4dvar(solver: FourDVar, problem: AssimilationProblem) -> Callable[[Array, Array], Array]:
     """Cycled 4D-Var over a batch of experiments, compiled once per solver and problem (B^(1/2) is an argument)."""
-    observed = jnp.asarray(problem.observed())
     start = jnp.asarray(problem.prior[0], jnp.float32)
     model, width = problem.model_step, solver.window
 
@@ -172,7 +168,7 @@ def _compiled_4dvar(solver: FourDVar, problem: AssimilationProblem) -> Callable[
         def cycle(background: Array, k: Array) -> tuple[Array, Array]:
             window = jax.lax.dynamic_slice_in_dim(padded, k, width)
             weight = jax.lax.dynamic_slice_in_dim(weights, k, width)
-            cost = lambda v: window_cost(v, background, factor, window, weight, model, observed, problem.noise)  # noqa: E731
+            cost = lambda v: window_cost(v, background, factor, window, weight, model, problem.observe, problem.noise)  # noqa: E731
             first = background + factor @ minimise(cost, jnp.zeros_like(background), solver.iterations)
             last = jax.lax.fori_loop(0, width - 1, lambda _, x: model(x), first)
             return model(first), last
@@ -185,12 +181,11 @@ def _compiled_4dvar(solver: FourDVar, problem: AssimilationProblem) -> Callable[
 @functools.lru_cache(maxsize=4)
 def _compiled_window_4dvar(iterations: int, problem: AssimilationProblem) -> Callable[[Array, Array], Array]:
     """4D-Var over a window problem's observations, then the model's forecast, compiled once per problem (B^(1/2) an argument)."""
-    observed = jnp.asarray(problem.observed())
     background = jnp.asarray(problem.prior[0], jnp.float32)
 
     def run(observations: Float[Array, "c p"], factor: Float[Array, "n n"]) -> Float[Array, "k n"]:
         weights = jnp.ones(len(observations))
-        cost = lambda v: window_cost(v, background, factor, observations, weights, problem.model_step, observed, problem.noise)  # noqa: E731
+        cost = lambda v: window_cost(v, background, factor, observations, weights, problem.model_step, problem.observe, problem.noise)  # noqa: E731
         start = background + factor @ minimise(cost, jnp.zeros_like(background), iterations)
         return jax.lax.scan(lambda x, _: (problem.model_step(x), x), start, None, length=problem.scored_cycles)[1]
 

@@ -1,7 +1,7 @@
-"""What the cycled (filtering) assimilation methods share: tune on validation experiments, then assimilate.
+"""What the classical assimilation methods share: tune on validation experiments, then assimilate.
 
-A classical filter has settings a fair comparison must tune (an ensemble's inflation, a
-variational background's weight). Each is chosen by the analysis RMSE on the problem's
+A filter, a smoother or 4D-Var has settings a fair comparison must tune (an ensemble's
+inflation, a variational background's weight). Each is chosen by the analysis RMSE on the problem's
 *validation* experiments over a fixed grid of candidates, and that search is the method's
 one-off cost (``train_s``), the counterpart of a learned method's training. The tuned method
 then assimilates the test observations; its single checkpoint is the test score and time.
@@ -47,11 +47,11 @@ def given_or_chosen(name: str, value: float, candidates: Sequence[float], build:
     return build(best), {name: best, "validation_rmse": score, "candidates": len(candidates)}
 
 
-def tuned_filter_solve(problem: AssimilationProblem, evaluator: Evaluator, progress: ProgressFn,
-                       tune: Callable[[], tuple[Assimilate, dict[str, Any]]]) -> SolveResult:
-    """Time the climatology and validation data (set-up), ``tune()`` and the test assimilation apart."""
+def tuned_assimilation_solve(problem: AssimilationProblem, evaluator: Evaluator, progress: ProgressFn,
+                             tune: Callable[[], tuple[Assimilate, dict[str, Any]]]) -> SolveResult:
+    """Time the prior, its square root and the validation data (set-up), ``tune()`` and the test assimilation apart."""
     started = time.perf_counter()
-    problem.prior  # noqa: B018 - computed here so set-up, not tuning, pays for it
+    problem.prior_root  # noqa: B018 - computed here (with the prior) so set-up, not tuning, pays for it
     problem.experiments("validation")
     setup_s = time.perf_counter() - started
     started = time.perf_counter()
