@@ -136,13 +136,14 @@ def lead_time_plot(runs: pd.DataFrame, store: Store, out_dir: Path, problem: str
     if scored.empty:
         return None
     settings = list(scored.groupby("setting", sort=False))
+    colours = {label: f"C{index % 10}" for index, label in enumerate(scored["label"].unique())}
     fig, axes = plt.subplots(1, len(settings), figsize=(5.5 * len(settings), 4.2), squeeze=False, sharey=True)
     for ax, (setting, group) in zip(axes[0], settings, strict=True):
         instance = problem_of(store, group.iloc[0])
         assert isinstance(instance, WindowAssimilation)
         times = instance.interval * np.arange(len(columns))
         for label, seeds in group.groupby("label", sort=False):
-            ax.plot(times, seeds[columns].apply(pd.to_numeric).median().to_numpy(), marker=".", label=label)
+            ax.plot(times, seeds[columns].apply(pd.to_numeric).median().to_numpy(), marker=".", label=label, color=colours[label])
         ax.axvline(instance.interval * (instance.window - 0.5), color="grey", linestyle="--", linewidth=1)
         ax.set(yscale="log", xlabel="time (the dashed line ends the observed window)", title=setting or problem)
         ax.grid(True, which="both", alpha=0.3)
