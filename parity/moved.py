@@ -31,7 +31,10 @@ _SOLVER_MOVES = {  # parity.solvers.<old> -> parity.solvers.<new>: the solvers g
     "zero_filled": "reconstruction.zero_filled", "fwi": "seismic.fwi", "learned_fwi": "seismic.learned_fwi",
     "per_sample_inversion": "seismic.per_sample_inversion", "pinn_fwi": "seismic.pinn_fwi", "starting_model": "seismic.starting_model",
 }
-MODULES: dict[str, str] = {f"parity.solvers.{old}": f"parity.solvers.{new}" for old, new in _SOLVER_MOVES.items()}
+MODULES: dict[str, str] = {
+    **{f"parity.solvers.{old}": f"parity.solvers.{new}" for old, new in _SOLVER_MOVES.items()},
+    "parity.solvers.assimilation.filtering": "parity.solvers.assimilation.tuning",  # it serves windows too (issue 30)
+}
 """Old dotted module path -> the module's place now."""
 
 NAMES: dict[str, dict[str, str]] = {
@@ -39,6 +42,11 @@ NAMES: dict[str, dict[str, str]] = {
     "parity.solvers.reconstruction.learned_reconstruction": {"minibatches": "parity.solvers.supervised"},
 }
 """Module -> {name that left it: the module that holds it now}."""
+
+RENAMED: dict[str, dict[str, str]] = {
+    "parity.solvers.assimilation.tuning": {"tuned_filter_solve": "tuned_assimilation_solve"},
+}
+"""Module -> {old name: the name it has now in the same module}."""
 
 
 def _warn(old: str, new: str) -> None:
@@ -96,10 +104,14 @@ def package_getattr(package: str) -> Callable[[str], ModuleType]:
 
 
 def names_getattr(module: str) -> Callable[[str], Any]:
-    """A module's ``__getattr__`` that serves the names in :data:`NAMES` that left it."""
+    """A module's ``__getattr__`` that serves the names in :data:`NAMES` that left it and the old names in :data:`RENAMED`."""
 
     def __getattr__(name: str) -> Any:
-        new = NAMES[module].get(name)
+        if name in RENAMED.get(module, {}):
+            new_name = RENAMED[module][name]
+            _warn(f"{module}.{name}", f"{module}.{new_name}")
+            return getattr(sys.modules[module], new_name)
+        new = NAMES.get(module, {}).get(name)
         if new is None:
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
         _warn(f"{module}.{name}", f"{new}.{name}")

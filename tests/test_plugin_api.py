@@ -199,6 +199,14 @@ def test_the_forms_a_plugin_used_still_work() -> None:
         importlib.import_module("parity.solvers.no_such_module")
 
 
+@pytest.mark.parametrize("module, names", sorted(moved.RENAMED.items()))
+def test_a_renamed_name_still_imports_under_its_old_name_with_a_warning(module: str, names: dict[str, str]) -> None:
+    for old, new in names.items():
+        with pytest.warns(DeprecationWarning, match=re.escape(f"{module}.{new}")):
+            value = getattr(importlib.import_module(module), old)
+        assert value is getattr(importlib.import_module(module), new)
+
+
 @pytest.mark.parametrize("module, names", sorted(moved.NAMES.items()))
 def test_a_name_that_left_its_module_still_imports_from_it_with_a_warning(module: str, names: dict[str, str]) -> None:
     for name, new in names.items():

@@ -16,9 +16,12 @@ from typing import Any
 
 import numpy as np
 
+from parity import moved
 from parity.evaluation import Evaluator
 from parity.problems.assimilation import AssimilationProblem
 from parity.solvers.base import Checkpoint, ProgressFn, SolveResult
+
+__getattr__ = moved.names_getattr(__name__)  # tuned_filter_solve, now tuned_assimilation_solve
 
 Assimilate = Callable[[np.ndarray], np.ndarray]
 """observations (experiments, cycles, observed) -> the state's estimates (experiments, cycles, state)."""
