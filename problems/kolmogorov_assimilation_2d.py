@@ -47,7 +47,7 @@ from parity.cache import cached_arrays
 from parity.knobs import ParameterError, at_least, knob
 from parity.numerics import kolmogorov
 from parity.numerics.forced_vorticity import resize
-from parity.numerics.spectral import dealias_mask
+from parity.numerics.spectral import dealias_mask, velocity_2d
 from parity.problems.assimilation import VorticityWindow2D, WindowAssimilation
 from parity.problems.kolmogorov_2d import CFL, MAX_SPEED, correlation, random_vorticity
 
@@ -211,15 +211,9 @@ class KolmogorovAssimilation2D(WindowAssimilation, VorticityWindow2D):
 
 
 def velocity[A: (np.ndarray, Array)](w: A) -> tuple[A, A]:
-    """(u, v) = (psi_y, -psi_x) on the grid, -lap psi = w (NumPy or JAX, batched over leading axes)."""
-    xp = np if isinstance(w, np.ndarray) else jnp
-    n = w.shape[-1]
-    k = np.fft.fftfreq(n, 1.0 / n)
-    kx, ky = k[:, None], np.fft.rfftfreq(n, 1.0 / n)[None, :]
-    k2 = kx**2 + ky**2
-    inverse_k2 = np.where(k2 == 0, 0.0, 1.0 / np.where(k2 == 0, 1.0, k2))
-    psi = xp.fft.rfft2(w) * inverse_k2
-    return xp.fft.irfft2(1j * ky * psi, (n, n)).astype(w.dtype), xp.fft.irfft2(-1j * kx * psi, (n, n)).astype(w.dtype)
+    """(u, v) = (psi_y, -psi_x) from the vorticity's grid values, -lap psi = w (NumPy or JAX, batched over leading axes)."""
+    u, v = velocity_2d(kolmogorov.to_coefficients(w))
+    return u.astype(w.dtype), v.astype(w.dtype)
 
 
 @functools.lru_cache(maxsize=8)

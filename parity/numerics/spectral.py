@@ -182,12 +182,14 @@ def wavenumbers_2d(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.fft.fftfreq(n, 1.0 / n)[:, None], np.fft.rfftfreq(n, 1.0 / n)[None, :]
 
 
-def velocity_2d(w_hat: Complex[np.ndarray, "n h"]) -> tuple[np.ndarray, np.ndarray]:
-    """Grid velocity (u, v) = (psi_y, -psi_x) from rFFT vorticity coefficients (scaled by 1 / n^2)."""
-    n = w_hat.shape[0]
+def velocity_2d[C: (np.ndarray, Array)](w_hat: C) -> tuple[C, C]:
+    """Grid velocity (u, v) = (psi_y, -psi_x) from rFFT vorticity coefficients (scaled by 1 / n^2; NumPy or JAX, batched over
+    leading axes)."""
+    xp = np if isinstance(w_hat, np.ndarray) else jnp
+    n = w_hat.shape[-2]
     kx, ky = wavenumbers_2d(n)
     psi = w_hat / np.where(kx**2 + ky**2 == 0, 1.0, kx**2 + ky**2)
-    return np.fft.irfft2(1j * ky * psi, (n, n)) * n * n, np.fft.irfft2(-1j * kx * psi, (n, n)) * n * n
+    return xp.fft.irfft2(1j * ky * psi, (n, n)) * n * n, xp.fft.irfft2(-1j * kx * psi, (n, n)) * n * n
 
 
 def vorticity_2d(w0_hat: Complex[np.ndarray, "n h"], nu: float, duration: float, saves: int, cfl: float) -> SpectralRun:
