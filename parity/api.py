@@ -34,6 +34,10 @@ Physics-informed recipe ingredients
     ``build_optimiser``, ``learning_rate_schedule``, ``LossTerms`` (term-wise and causal
     losses), ``LossBalancing``, ``ResidualAdaptiveSampling``, ``TimeMarching``,
     ``weighted_mean_square``.
+Physics-informed training algorithms
+    ``SchwarzLBFGS`` (Schwarz-preconditioned L-BFGS over any ``LocalSpace`` of the
+    parameters, an ``OuterOptimiser`` a ``TrainingTask`` takes as its optimiser), ``StepCost``
+    (what a step costs: fine gradients, synchronisations, critical local work).
 Learned solvers trained on pairs: the supervised loop
     ``fit`` (minibatches, best validation checkpoint, time budget, divergence as status),
     ``SupervisedRun``, ``Step``.
@@ -54,11 +58,13 @@ from parity.solvers.pde.refinement import refinement_sweep
 from parity.solvers.physics_informed.adaptive_sampling import ResidualAdaptiveSampling
 from parity.solvers.physics_informed.architectures import build_network
 from parity.solvers.physics_informed.balancing import LossBalancing
+from parity.solvers.physics_informed.costs import StepCost
 from parity.solvers.physics_informed.loss_terms import LossTerms
 from parity.solvers.physics_informed.optimisers import build_optimiser, learning_rate_schedule
 from parity.solvers.physics_informed.recipes import TrainingRecipe
 from parity.solvers.physics_informed.schedule import TimeMarching, weighted_mean_square
-from parity.solvers.physics_informed.training import TrainingTask, TrainOutcome, solve_result, train
+from parity.solvers.physics_informed.schwarz import LocalSpace, SchwarzLBFGS
+from parity.solvers.physics_informed.training import OuterOptimiser, TrainingTask, TrainOutcome, solve_result, train
 from parity.solvers.supervised import Step, SupervisedRun, fit
 
 __all__ = [
@@ -79,6 +85,7 @@ __all__ = [
     "TrainingTask", "train", "TrainOutcome", "solve_result",
     "TrainingRecipe", "build_network", "build_optimiser", "learning_rate_schedule", "LossTerms", "LossBalancing",
     "ResidualAdaptiveSampling", "TimeMarching", "weighted_mean_square",
+    "SchwarzLBFGS", "LocalSpace", "OuterOptimiser", "StepCost",
     # supervised
     "fit", "SupervisedRun", "Step",
 ]

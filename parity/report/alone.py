@@ -85,6 +85,10 @@ SHARED: tuple[SharedPeriod, ...] = (
     SharedPeriod(("burgers_assimilation_1d",), "2026-12-07T17:41", "2026-12-07T19:00",
                  "the rerun with the ensemble smoother and per-cycle scores ran beside report builds, tests and a fresh-clone CI run "
                  "(issue 30's note)"),
+    SharedPeriod(("training_algorithms",), "2026-12-07T19:54", "2026-12-07T19:58",
+                 "its first cases ran beside three minutes of tests at the lowest priority (issue 31's note)"),
+    SharedPeriod(("training_algorithms",), "2026-12-07T20:07", "2026-12-07T20:16",
+                 "cases ran beside seven minutes of tests at the lowest priority (issue 31's note)"),
 )
 """Periods known to have been shared; a rerun alone after a period's end is measured alone."""
 

@@ -403,9 +403,13 @@ def _labels_fit(axis: Axis, ticks: list[float], formatter: ticker.Formatter, ren
 
 
 def _colours(runs: pd.DataFrame) -> dict[str, str]:
-    """A fixed colour per label, so a configuration looks the same in every figure."""
+    """A fixed colour per label, so a configuration looks the same in every figure; more labels than the
+    default cycle's colours get the twenty of ``tab20``, so no two share one."""
+    labels = sorted(runs["label"].unique())
     cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    return {label: cycle[i % len(cycle)] for i, label in enumerate(sorted(runs["label"].unique()))}
+    if len(labels) > len(cycle):
+        cycle = [matplotlib.colors.to_hex(c) for c in plt.get_cmap("tab20").colors]
+    return {label: cycle[i % len(cycle)] for i, label in enumerate(labels)}
 
 
 def _chunks(items: list[str]) -> list[list[str]]:

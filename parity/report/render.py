@@ -63,10 +63,12 @@ code { background: #f4f4f4; padding: 0 0.2em; }
 
 
 def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plots: Mapping[str, Sequence[Plot]], title: str,
-                    description: str, verdicts: Sequence[Verdict], trajectory_tables: Mapping[str, str] | None = None) -> str:
+                    description: str, verdicts: Sequence[Verdict], trajectory_tables: Mapping[str, str] | None = None,
+                    cost_tables: Mapping[str, str] | None = None) -> str:
     """The whole report as Markdown; ``plots`` maps each problem to its written figures, ``verdicts`` open it.
 
-    ``trajectory_tables`` holds, per chaotic-trajectory problem, its correlation-time section (read from the traces).
+    ``trajectory_tables`` holds, per chaotic-trajectory problem, its correlation-time section (read from the traces);
+    ``cost_tables``, per forward problem whose training counted its costs, the training-algorithm tables.
     """
     problems = list(runs["problem"].unique())
     inverse = [problem for problem in problems if analysis.is_inverse(runs[runs["problem"] == problem])]
@@ -177,6 +179,12 @@ def markdown_report(runs: pd.DataFrame, curves: Mapping[str, pd.DataFrame], plot
         forward,
     )
     parts += section(
+        "## Training algorithms on every cost axis",
+        TRAINING_COSTS_EXPLANATION,
+        lambda chosen: (cost_tables or {}).get(str(chosen["problem"].iloc[0]), ""),
+        [problem for problem in forward if (cost_tables or {}).get(problem)],
+    )
+    parts += section(
         "## Final accuracy and cost",
         "Errors: median [min–max] over seeds. Times: median over seeds, in seconds; "
         "train / solve is training time for SciML and solve time for classical solvers.",
@@ -216,6 +224,18 @@ OPERATOR_CONVENTIONS = (
     "surrogate's median. Break-even: instances the surrogate must predict before its one-off cost is repaid by cheaper predictions "
     "('never' when it is not cheaper per instance; '—' when the classical sweep never reaches its accuracy). Trivial baselines: the "
     "train split's mean output, and the last input channel kept unchanged (persistence)."
+)
+
+TRAINING_COSTS_EXPLANATION = (
+    "Each physics-informed method's final error at the sweep's budget, then the cost at which it first reached each target "
+    "error on four axes: training seconds on this machine (compile excluded); gradient evaluations in fine-gradient "
+    "equivalents (one whole-loss value and gradient; a subdomain's local evaluation counts its window's share of the "
+    "points); global synchronisations (evaluations of the whole loss: one all-reduce each on several devices; local solves "
+    "need none); and modelled seconds on P workers, P the most finest-level subdomains of any method of the setting "
+    "(a model, not a measurement: global work split evenly over P, plus the slowest local solve of each sweep, plus 100 us "
+    "per synchronisation, in units of the measured seconds of one whole-loss gradient of the method's network, the median over "
+    "every run of that network, whatever its optimiser). Median over seeds, a seed "
+    "that never reached the target counting as infinitely costly; (k/n) when only k of n seeds did."
 )
 
 VERDICT_EXPLANATION = {

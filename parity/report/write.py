@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from parity.harness.store import Store, load_records
-from parity.report import analysis, assimilation, index, learned_priors, operator_learning, plots, render, trajectories, verdict
+from parity.report import analysis, assimilation, index, learned_priors, operator_learning, plots, render, training_costs, trajectories, verdict
 
 
 def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = None, problem: str | None = None,
@@ -32,6 +32,7 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
     out_dir.mkdir(parents=True, exist_ok=True)
     figures: dict[str, list[plots.Plot]] = {}
     sections: dict[str, str] = {}
+    cost_tables: dict[str, str] = {}
     for name, chosen in runs.groupby("problem", sort=False):
         if operator_learning.is_operator(chosen):
             made = [operator_learning.pareto_plot(chosen, curves, out_dir, name), operator_learning.n_train_plot(chosen, out_dir, name)]
@@ -51,14 +52,18 @@ def write_report(store: Store, out_dir: Path, *, case_keys: set[str] | None = No
         else:
             scale = [plots.error_vs_scale(chosen, out_dir, name), plots.time_vs_scale(chosen, curves, out_dir, name)]
         scale = [plot for plot in scale if plot]
+        if training_costs.is_costed(chosen[chosen["family"] == "sciml"]):
+            cost_tables[name] = "\n\n".join(t for t in (training_costs.best_markdown(chosen), training_costs.markdown(chosen, store)) if t)
         pictured = plots.pictured_settings(chosen, store, name)
         figures[name] = [*plots.error_vs_time(chosen, curves, out_dir, name), *scale,
                          *plots.error_vs_steps(chosen, curves, out_dir, name), *plots.snapshots(pictured, store, out_dir, name),
                          *plots.spectra(pictured, chosen, store, out_dir, name),
                          *learned_priors.spread_pictures(pictured, store, out_dir, name),
-                         *plots.strong_scaling(chosen, out_dir, name), *plots.weak_scaling(chosen, out_dir, name)]
+                         *plots.strong_scaling(chosen, out_dir, name), *plots.weak_scaling(chosen, out_dir, name),
+                         *training_costs.cost_plots(chosen, store, out_dir, name), *training_costs.decomposition_plots(chosen, store, out_dir, name)]
     verdicts = verdict.verdicts(runs, curves)
-    text = render.markdown_report(runs, curves, figures, title, verdicts=verdicts, description=description, trajectory_tables=sections)
+    text = render.markdown_report(runs, curves, figures, title, verdicts=verdicts, description=description, trajectory_tables=sections,
+                                  cost_tables=cost_tables)
     report = out_dir / "index.md"
     report.write_text(text, encoding="utf-8")
     (out_dir / "index.html").write_text(render.html_page(text, title), encoding="utf-8")

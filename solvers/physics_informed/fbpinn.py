@@ -36,14 +36,17 @@ from parity import devices
 from parity.knobs import ParameterError, all_at_least, at_least, knob, positive
 from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, Solver, SolveResult
+from parity.solvers.physics_informed.adaptive_decomposition import inherited, merged_outcomes, refined, residual_energy
 from parity.solvers.physics_informed.architectures import Network
 from parity.solvers.physics_informed.decomposition import Level, window
+from parity.solvers.physics_informed.fbpinn_schwarz import CoarseLevels, SubdomainSpace
 from parity.solvers.physics_informed.fbpinn_partition import Partition, PointLayout
 from parity.solvers.physics_informed.loss_terms import LossTerms, TermTables
 from parity.solvers.physics_informed.networks import ACTIVATIONS
 from parity.solvers.physics_informed.recipes import TrainingRecipe
 from parity.solvers.physics_informed.schedule import TimeMarching, weighted_mean_square
-from parity.solvers.physics_informed.training import Placement, TrainingTask, communication_per_step, modelling_gap, solve_result, train
+from parity.solvers.physics_informed.schwarz import SCHWARZ_OPTIMISERS, SchwarzKnobs
+from parity.solvers.physics_informed.training import Placement, TrainingTask, TrainOutcome, communication_per_step, modelling_gap, solve_result, train
 
 
 class ShardedPoints(NamedTuple):
@@ -136,12 +139,16 @@ def sharded_residual_loss(
     return jax.shard_map(local, mesh=mesh, in_specs=(spec, spec), out_specs=PartitionSpec())(nets, points)
 
 
-def sharded_values(problem: ForwardProblem, mesh: Mesh, nets: tuple[Network, ...], points: ShardedPoints, order: Int[Array, " n"]) -> Float[Array, "n out"]:
-    """u at a point set, in the caller's point order (``order`` from :meth:`PointLayout.order`)."""
+def sharded_values(
+    problem: ForwardProblem, mesh: Mesh, nets: tuple[Network, ...], points: ShardedPoints, order: Int[Array, " n"], residual: bool = False
+) -> Float[Array, "n out"]:
+    """u at a point set, in the caller's point order (``order`` from :meth:`PointLayout.order`);
+    with ``residual``, the scaled residual there instead."""
 
     def local(nets: tuple[Network, ...], points: ShardedPoints) -> Float[Array, "P out"]:
         x = points.x[0]
-        return problem.ansatz(x, fbpinn_local(nets, points, x))
+        u = lambda x_: problem.ansatz(x_, fbpinn_local(nets, points, x_))  # noqa: E731
+        return problem.residual(u, x) / problem.residual_scale if residual else u(x)
 
     spec = PartitionSpec(devices.AXIS)
     values = jax.shard_map(local, mesh=mesh, in_specs=(spec, spec), out_specs=spec)(nets, points)
@@ -149,12 +156,13 @@ def sharded_values(problem: ForwardProblem, mesh: Mesh, nets: tuple[Network, ...
 
 
 @dataclasses.dataclass(frozen=True)
-class FBPINN(Solver, TrainingRecipe):
+class FBPINN(Solver, SchwarzKnobs, TrainingRecipe):
     name: ClassVar[str] = "fbpinn"
     family: ClassVar[str] = "sciml"
     description: ClassVar[str] = "finite-basis PINN, one-level or multilevel (Moseley 2023, Dolean 2024); optional training recipe"
     multi_device: ClassVar[bool] = True
 
+    coarse: bool = knob(False, "Schwarz: two-level, the coarser levels corrected before the subdomains (needs levels with >= 2 entries)", "true | false")
     levels: tuple[int, ...] = knob((30,), "subdomains per dimension at each level; several = multilevel", "non-empty list of integers >= 1", all_at_least(1))
     overlap: float = knob(1.9, "subdomain width / subdomain spacing", "number > 1", lambda v: v > 1.0)
     width: int = knob(16, "hidden units per layer of each subdomain network", "integer >= 1", at_least(1))
@@ -166,6 +174,20 @@ class FBPINN(Solver, TrainingRecipe):
     time_stages: int = knob(1, "causal time-marching stages for evolution problems (1 = train on all times at once)", "integer >= 1", at_least(1))
     marching_fraction: float = knob(0.5, "fraction of the budget (steps, or seconds if they run out first) spent marching; the rest trains on all times", "number in (0, 1]", lambda f: 0 < f <= 1)
     lbfgs_fraction: float = knob(0.0, "fraction of the budget (steps, or seconds if they run out first), at the end, taken by L-BFGS (zoom line search) after Adam", "number in [0, 1]", lambda f: 0 <= f <= 1)
+    adapt_rounds: int = knob(
+        0, "adaptive decomposition: times, evenly through the budget, that the finest level's highest-residual windows are split (0 = fixed)",
+        "integer >= 0", at_least(0),
+    )
+    adapt_fraction: float = knob(0.2, "adaptive decomposition: share of the finest level's subdomains split each time", "number in (0, 1]", lambda f: 0 < f <= 1)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_schwarz(self.time_stages, self.lbfgs_fraction)
+        if self.coarse and not (self.schwarz and len(self.levels) >= 2):
+            raise ParameterError(
+                f"{self.name}: parameter 'coarse' = True needs a Schwarz optimiser ({' | '.join(SCHWARZ_OPTIMISERS)}) and a multilevel "
+                f"FBPINN (levels with >= 2 entries); got optimiser {self.optimiser!r}, levels {list(self.levels)}"
+            )
 
     @classmethod
     def supports(cls, problem: Problem) -> bool:
@@ -189,24 +211,34 @@ class FBPINN(Solver, TrainingRecipe):
             for lv, s in zip(self.decomposition(problem), seeds)
         )
 
-    def sharded_networks(self, problem: ForwardProblem, seed: int, partition: Partition) -> tuple[Network, ...]:
-        """:meth:`networks` rearranged into the partition's (N * per_device) blocks; dummies are zeros."""
+    @staticmethod
+    def sharded_networks(networks: tuple[Network, ...], partition: Partition) -> tuple[Network, ...]:
+        """Per-level stacked ``networks`` rearranged into the partition's (N * per_device) blocks; dummies are zeros."""
         split = devices.split(devices.mesh(partition.count))
         return tuple(
             jax.tree.map(lambda a, b=blocks: jax.device_put(b.scatter(np.asarray(a), 0.0), split), net)
-            for net, blocks in zip(self.networks(problem, seed), partition.blocks)
+            for net, blocks in zip(networks, partition.blocks)
         )
+
+    @staticmethod
+    def gathered_networks(sharded: tuple[Network, ...], partition: Partition) -> tuple[Network, ...]:
+        """The inverse of :meth:`sharded_networks`: each level's real subdomains' networks in subdomain order."""
+        return tuple(jax.tree.map(lambda a, b=blocks: jnp.asarray(np.asarray(a)[b.rows]), net) for net, blocks in zip(sharded, partition.blocks))
 
     def training_task(self, problem: ForwardProblem, seed: int, x_test: Float[np.ndarray, "m d"], device_count: int = 1) -> TrainingTask:
         """Mean squared residual (scaled by the problem's residual scale) on the collocation
         points, with subdomains and points partitioned over ``device_count`` devices."""
         return self._training(problem, seed, x_test, device_count)[0]
 
-    def _training(self, problem: ForwardProblem, seed: int, x_test: Float[np.ndarray, "m d"], device_count: int) -> tuple[TrainingTask, PointLayout]:
-        """The training task, and the collocation points' layout."""
+    def _training(
+        self, problem: ForwardProblem, seed: int, x_test: Float[np.ndarray, "m d"], device_count: int,
+        levels: list[Level] | None = None, networks: tuple[Network, ...] | None = None,
+    ) -> tuple[TrainingTask, PointLayout, Partition]:
+        """The training task, the collocation points' layout and the partition; on ``levels`` from
+        ``networks`` when given (an adapted decomposition), else the regular decomposition from fresh networks."""
         mesh = devices.mesh(device_count)
         split = devices.split(mesh)
-        partition = self.partition(problem, device_count)
+        partition = Partition.of(levels or self.decomposition(problem), device_count)
         x_train = problem.collocation_points(self.n_collocation)
         train_layout = partition.layout(x_train)
         test_layout = partition.layout(x_test)
@@ -226,12 +258,20 @@ class FBPINN(Solver, TrainingRecipe):
         balancing = self.loss_balancing(problem, terms)
         ntk = balancing is not None and balancing.kind == "ntk"
         causal = terms is not None and terms.causal
+        model = self.sharded_networks(networks or self.networks(problem, seed), partition)
+        if self.schwarz:
+            if terms is not None:
+                raise ParameterError(f"{self.name}: optimiser {self.optimiser!r} minimises one mean square; drop the ingredients {sorted(self.ingredients(problem) & {'grad_norm', 'ntk', 'causal'})}")
+            space = SubdomainSpace.build(problem, partition, eqx.partition(model, eqx.is_inexact_array)[1], x_train)
+            optimiser = self.schwarz_optimiser(space, CoarseLevels(space.finest) if self.coarse else None)
+        else:
+            optimiser = self.first_optimiser(problem, self.learning_rate)
         task = TrainingTask(
-            model=self.sharded_networks(problem, seed, partition),
+            model=model,
             loss_fn=lambda nets, points: sharded_residual_loss(problem, mesh, nets, points, terms),
             data=train_points,
             predict_test=lambda nets: sharded_values(problem, mesh, nets, test_points, test_order),
-            optimiser=self.first_optimiser(problem, self.learning_rate),
+            optimiser=optimiser,
             finisher=optax.lbfgs() if self.lbfgs_fraction > 0 else None,
             finisher_fraction=self.lbfgs_fraction,
             data_schedule=None if marching is None else schedule,
@@ -240,19 +280,12 @@ class FBPINN(Solver, TrainingRecipe):
             balance_fn=(lambda nets, points: sharded_residual_loss(problem, mesh, nets, points, terms, probes=True)) if ntk else None,
             finisher_loss_fn=(lambda nets, points: sharded_residual_loss(problem, mesh, nets, points, terms.settled())) if causal else None,
         )
-        return task, train_layout
+        return task, train_layout, partition
 
     def solve(self, problem: Problem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn) -> SolveResult:
         assert isinstance(problem, ForwardProblem)
-        t0 = time.perf_counter()
-        task, train_layout = self._training(problem, seed, evaluator.x_test, budget.devices)
-        setup_s = time.perf_counter() - t0
-        outcome = train(
-            task, steps=budget.steps, steps_per_dispatch=self.steps_per_dispatch,
-            evaluator=evaluator, progress=progress, max_seconds=budget.seconds,
-        )
+        outcome, task, train_layout, partition, setup_s = self._train_in_phases(problem, budget, seed, evaluator, progress)
         mesh = devices.mesh(budget.devices)
-        partition = self.partition(problem, budget.devices)
         evaluate = jax.jit(lambda nets, points, order: sharded_values(problem, mesh, nets, points, order))
 
         def predict(x: Float[np.ndarray, "m d"]) -> Float[np.ndarray, "m out"]:
@@ -274,8 +307,59 @@ class FBPINN(Solver, TrainingRecipe):
             **modelling_gap(problem),
             "subdomains_per_device": sum(b.per_device for b in partition.blocks),
             "halo_points": train_layout.halo_rows,
+            "parallel_workers": max(lv.n_subdomains for lv in partition.levels),  # the cost model's P: a worker per finest subdomain
             "comm_bytes_per_step": sum(communication_per_step(task, budget.devices).values()),
+            "decomposition": finest_decomposition(partition),
         })
+
+    def _train_in_phases(
+        self, problem: ForwardProblem, budget: Budget, seed: int, evaluator: Evaluator, progress: ProgressFn
+    ) -> tuple[TrainOutcome, TrainingTask, PointLayout, Partition, float]:
+        """Training on a fixed decomposition, or with ``adapt_rounds`` splits between equal shares of
+        the budget: (merged outcome, last task, its layout, its partition, set-up seconds).
+        Scoring and splitting subdomains is training time; building each phase's tables is set-up."""
+        if self.adapt_rounds and self.ingredients(problem) & {"fourier", "modified_mlp", "pirate"}:
+            raise ParameterError(f"{self.name}: adapt_rounds > 0 splits plain MLPs; drop the ingredients {sorted(self.ingredients(problem) & {'fourier', 'modified_mlp', 'pirate'})}")
+        levels, networks = self.decomposition(problem), self.networks(problem, seed)
+        x_train = problem.collocation_points(self.n_collocation)
+        phases, outcomes, setup_s, between_s = self.adapt_rounds + 1, [], 0.0, []
+        for phase in range(phases):
+            t0 = time.perf_counter()
+            task, layout, partition = self._training(problem, seed, evaluator.x_test, budget.devices, levels, networks)
+            setup_s += time.perf_counter() - t0
+            offset, share = budget.steps * phase // phases, budget.steps * (phase + 1) // phases - budget.steps * phase // phases
+            outcome = train(
+                task, steps=max(share, 1), steps_per_dispatch=self.steps_per_dispatch, evaluator=evaluator,
+                progress=lambda done, total, post, o=offset: progress(o + done, budget.steps, post), max_seconds=budget.seconds / phases,
+            )
+            outcomes.append(outcome)
+            if phase == phases - 1 or outcome.status != "ok":
+                break
+            t0 = time.perf_counter()
+            levels, networks = self._split(problem, partition, layout, x_train, outcome.model, levels)
+            between_s.append(time.perf_counter() - t0)
+        return merged_outcomes(outcomes, between_s), task, layout, partition, setup_s
+
+    def _split(
+        self, problem: ForwardProblem, partition: Partition, layout: PointLayout, x_train: Float[np.ndarray, "n d"],
+        model: tuple[Network, ...], levels: list[Level],
+    ) -> tuple[list[Level], tuple[Network, ...]]:
+        """The finest level with its highest-residual windows split, and the networks carried over."""
+        mesh = devices.mesh(partition.count)
+        points = sharded_points(partition, layout, x_train, mesh)
+        r = np.asarray(jax.jit(lambda m: sharded_values(problem, mesh, m, points, jnp.asarray(layout.order()), residual=True))(model))
+        finest = int(np.argmax([lv.n_subdomains for lv in levels]))
+        energy = residual_energy(levels[finest], x_train, np.sum(r.astype(np.float64) ** 2, axis=1))
+        new_level, parents = refined(levels[finest], energy, self.adapt_fraction, self.overlap)
+        trained = self.gathered_networks(model, partition)
+        nets = tuple(inherited(net, parents, levels[finest], new_level) if i == finest else net for i, net in enumerate(trained))
+        return [new_level if i == finest else lv for i, lv in enumerate(levels)], nets
+
+
+def finest_decomposition(partition: Partition) -> dict[str, list[list[float]]]:
+    """The finest level's subdomains (centres and half-widths), as the record keeps them to be drawn."""
+    finest = max(partition.levels, key=lambda lv: lv.n_subdomains)
+    return {"centres": finest.centres.tolist(), "half_widths": finest.half_widths.tolist()}
 
 
 def layout_weights(layout: PointLayout, weights: Float[np.ndarray, " n"]) -> Float[np.ndarray, "N P"]:

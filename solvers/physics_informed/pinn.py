@@ -27,15 +27,17 @@ from jax.sharding import PartitionSpec
 from jaxtyping import Array, Float, Int
 
 from parity import devices as device_mesh
-from parity.knobs import at_least, knob, positive
+from parity.knobs import ParameterError, at_least, knob, positive
 from parity.problems.base import ForwardProblem, Problem
 from parity.solvers.base import Budget, Evaluator, ProgressFn, Solver, SolveResult
 from parity.solvers.physics_informed.adaptive_sampling import ResidualAdaptiveSampling
 from parity.solvers.physics_informed.architectures import Network
 from parity.solvers.physics_informed.loss_terms import LossTerms, TermTables
+from parity.solvers.physics_informed.layerwise import LayerSpace
 from parity.solvers.physics_informed.networks import ACTIVATIONS
 from parity.solvers.physics_informed.recipes import TrainingRecipe
 from parity.solvers.physics_informed.schedule import TimeMarching, weighted_mean_square
+from parity.solvers.physics_informed.schwarz import SchwarzKnobs
 from parity.solvers.physics_informed.training import Placement, TrainingTask, communication_per_step, modelling_gap, solve_result, train
 
 
@@ -61,12 +63,14 @@ def data_parallel(count: int) -> Placement:
 
 
 @dataclasses.dataclass(frozen=True)
-class PINN(Solver, TrainingRecipe):
+class PINN(Solver, SchwarzKnobs, TrainingRecipe):
     name: ClassVar[str] = "pinn"
     family: ClassVar[str] = "sciml"
     description: ClassVar[str] = "global-network PINN, hard-constraint ansatz (Raissi et al. 2019); optional state-of-the-art recipe (Wang et al. 2023)"
     multi_device: ClassVar[bool] = True
 
+    layer_groups: int = knob(2, "Schwarz: overlapping groups of consecutive layers (at most depth + 1, the layers)", "integer >= 1", at_least(1))
+    layer_overlap: int = knob(1, "Schwarz: layers shared by neighbouring groups", "integer >= 0", at_least(0))
     width: int = knob(64, "hidden units per layer", "integer >= 1", at_least(1))
     depth: int = knob(4, "hidden layers", "integer >= 1", at_least(1))
     activation: str = knob("tanh", "activation", " | ".join(ACTIVATIONS), ACTIVATIONS.__contains__)
@@ -76,6 +80,10 @@ class PINN(Solver, TrainingRecipe):
     time_stages: int = knob(1, "causal time-marching stages for evolution problems (1 = train on all times at once)", "integer >= 1", at_least(1))
     marching_fraction: float = knob(0.5, "fraction of the budget (steps, or seconds if they run out first) spent marching; the rest trains on all times", "number in (0, 1]", lambda f: 0 < f <= 1)
     lbfgs_fraction: float = knob(0.0, "fraction of the budget (steps, or seconds if they run out first), at the end, taken by L-BFGS (zoom line search) after the first optimiser", "number in [0, 1]", lambda f: 0 <= f <= 1)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.check_schwarz(self.time_stages, self.lbfgs_fraction)
 
     @classmethod
     def supports(cls, problem: Problem) -> bool:
@@ -138,12 +146,19 @@ class PINN(Solver, TrainingRecipe):
             schedule = None
         balancing = self.loss_balancing(problem, terms)
         x_test_j = jnp.asarray(x_test, dtype=jnp.float32)
+        if self.schwarz:
+            if terms is not None or schedule is not None:
+                raise ParameterError(f"{self.name}: optimiser {self.optimiser!r} minimises one fixed mean square; drop the ingredients {sorted(chosen & {'grad_norm', 'ntk', 'causal', 'rad'})}")
+            params = eqx.partition(model, eqx.is_inexact_array)[0]
+            optimiser = self.schwarz_optimiser(LayerSpace.build(params, self.layer_groups, self.layer_overlap))
+        else:
+            optimiser = self.first_optimiser(problem, self.learning_rate)
         return TrainingTask(
             model=model,
             loss_fn=sharded(local_loss),
             data=initial,
             predict_test=lambda model: self.evaluate(problem, model, x_test_j),
-            optimiser=self.first_optimiser(problem, self.learning_rate),
+            optimiser=optimiser,
             finisher=optax.lbfgs() if self.lbfgs_fraction > 0 else None,
             finisher_fraction=self.lbfgs_fraction,
             data_schedule=schedule,
@@ -202,7 +217,7 @@ class PINN(Solver, TrainingRecipe):
             evaluator=evaluator, progress=progress, max_seconds=budget.seconds,
         )
         predict = jax.jit(lambda x: self.evaluate(problem, outcome.model, x))
-        info = {"devices": budget.devices, "comm_bytes_per_step": comm_bytes, "ingredients": sorted(self.ingredients(problem)), **modelling_gap(problem)}
+        info = {"devices": budget.devices, "comm_bytes_per_step": comm_bytes, "parallel_workers": self.layer_groups if self.schwarz else 1, "ingredients": sorted(self.ingredients(problem)), **modelling_gap(problem)}
         return solve_result(outcome, setup_s, lambda x: np.asarray(predict(jnp.asarray(x, dtype=jnp.float32))), info)
 
 

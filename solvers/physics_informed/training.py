@@ -13,7 +13,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import equinox as eqx
 import jax
@@ -25,6 +25,7 @@ from jaxtyping import Array, Float, PyTree
 from parity import devices as parity_devices
 from parity.solvers.base import Checkpoint, Evaluator, ProgressFn, SolveResult, Status
 from parity.solvers.physics_informed.balancing import LossBalancing
+from parity.solvers.physics_informed.costs import StepCost, line_search_evaluations
 from parity.solvers.timing import CompileTimes
 
 if TYPE_CHECKING:
@@ -53,6 +54,16 @@ class Placement:
     """Applied to every ``data`` the loss is given (also those of a data schedule)."""
 
 
+@runtime_checkable
+class OuterOptimiser(Protocol):
+    """An optimiser whose step is more than an update from one gradient (Schwarz-preconditioned
+    L-BFGS, :mod:`.schwarz`): it evaluates the loss itself and says what the step cost."""
+
+    def init(self, params: PyTree) -> PyTree: ...
+
+    def step(self, params: PyTree, state: PyTree, objective: Callable[[PyTree], Float[Array, ""]]) -> tuple[PyTree, PyTree, Array, StepCost]: ...
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainingTask:
     """What a physics-informed solver minimises, and how it predicts on the test points."""
@@ -63,7 +74,7 @@ class TrainingTask:
     data: PyTree
     """Arrays the loss reads (collocation points, point-subdomain pairs): arguments, not constants."""
     predict_test: PredictFn
-    optimiser: optax.GradientTransformation
+    optimiser: optax.GradientTransformation | OuterOptimiser
     finisher: optax.GradientTransformationExtraArgs | None = None
     """A line-search optimiser (L-BFGS) for the last ``finisher_fraction`` of the budget,
     started afresh from the first optimiser's parameters (Raissi et al.'s Adam-then-L-BFGS)."""
@@ -93,7 +104,9 @@ class TrainingTask:
         params = self.placement.model(params)
         return params, static, self.optimiser_state(self.optimiser, params)
 
-    def optimiser_state(self, optimiser: optax.GradientTransformation, params: PyTree) -> PyTree:
+    def optimiser_state(self, optimiser: optax.GradientTransformation | OuterOptimiser, params: PyTree) -> PyTree:
+        if isinstance(optimiser, OuterOptimiser) and self.balancing is not None:
+            raise ValueError("an outer optimiser (Schwarz-preconditioned L-BFGS) cannot balance loss terms; drop the balancing ingredient")
         state = jax.jit(optimiser.init)(params)  # jit: the state is sharded like the parameters
         return state if self.balancing is None else (state, self.balancing.initial(), jnp.zeros((), jnp.int32))
 
@@ -111,8 +124,8 @@ class TrainingTask:
         """Whether the finisher has the next chunk: its share of the steps or of the seconds has come."""
         return self.finisher is not None and (done >= self.first_finisher_step(steps) or progress >= 1 - self.finisher_fraction)
 
-    def compile_steps(self, length: int, finishing: bool = False) -> Callable[[PyTree, PyTree, PyTree], tuple[PyTree, PyTree, Array]]:
-        """``length`` fused optimiser steps, compiled: ``(params, opt_state, data) -> (params, opt_state, losses)``."""
+    def compile_steps(self, length: int, finishing: bool = False) -> Callable[[PyTree, PyTree, PyTree], tuple[PyTree, PyTree, tuple[Array, StepCost]]]:
+        """``length`` fused optimiser steps, compiled: ``(params, opt_state, data) -> (params, opt_state, (losses, costs))``."""
         return self.lower_steps(length, finishing).compile()
 
     def lower_steps(self, length: int, finishing: bool = False) -> jax.stages.Lowered:
@@ -123,7 +136,7 @@ class TrainingTask:
             opt_state = self.optimiser_state(self.finisher, params)
         balancing = self.balancing
 
-        def one_step(carry: tuple[PyTree, PyTree], _: None, data: PyTree) -> tuple[tuple[PyTree, PyTree], Array]:
+        def one_step(carry: tuple[PyTree, PyTree], _: None, data: PyTree) -> tuple[tuple[PyTree, PyTree], tuple[Array, StepCost]]:
             p, state = carry
             s, weights, count = state if balancing is not None else (state, None, None)
             if balancing is not None and not finishing:  # the finisher's line search needs a fixed objective
@@ -135,18 +148,23 @@ class TrainingTask:
             def objective(p_: PyTree) -> Float[Array, ""]:
                 return self.weighted_loss(loss_fn(eqx.combine(p_, static), data), weights)
 
+            if isinstance(self.optimiser, OuterOptimiser) and not finishing:
+                p, s, loss, cost = self.optimiser.step(p, s, objective)
+                return (p, s), (loss, cost)
             if finishing:
                 assert self.finisher is not None
                 loss, grads = optax.value_and_grad_from_state(objective)(p, state=s)  # reuses the line search's last evaluation
                 updates, s = self.finisher.update(grads, s, p, value=loss, grad=grads, value_fn=objective)
+                cost = StepCost.global_only(line_search_evaluations(s))  # the first step's own evaluation is not counted
             else:
                 loss, grads = jax.value_and_grad(objective)(p)
                 updates, s = self.optimiser.update(grads, s, p)
-            return (optax.apply_updates(p, updates), s if balancing is None else (s, weights, count + 1)), loss
+                cost = StepCost.global_only(1.0)
+            return (optax.apply_updates(p, updates), s if balancing is None else (s, weights, count + 1)), (loss, cost)
 
-        def steps(p: PyTree, s: PyTree, data: PyTree) -> tuple[PyTree, PyTree, Array]:
-            (p, s), losses = jax.lax.scan(lambda c, x: one_step(c, x, data), (p, s), None, length=length)
-            return p, s, losses
+        def steps(p: PyTree, s: PyTree, data: PyTree) -> tuple[PyTree, PyTree, tuple[Array, StepCost]]:
+            (p, s), outputs = jax.lax.scan(lambda c, x: one_step(c, x, data), (p, s), None, length=length)
+            return p, s, outputs
 
         return jax.jit(steps).lower(params, opt_state, self.data_at(0, 0.0, eqx.combine(params, static)))
 
@@ -171,6 +189,10 @@ class TrainOutcome:
     """The final model's values on ``x_test``, by the program compiled for the checkpoints."""
     x_test: np.ndarray | None = None
     """The test points the checkpoints evaluate (the evaluator's)."""
+    costs: dict[str, float] = dataclasses.field(default_factory=dict)
+    """The steps' summed :class:`StepCost` (fine gradients, global evaluations, critical local work, local failures)."""
+    seconds_per_gradient: float = float("nan")
+    """One value-and-gradient of the whole loss at the final parameters, median of ten, measured after training."""
 
     @property
     def compile_s(self) -> float:
@@ -221,10 +243,13 @@ def train(
     flops_per_step = parity_devices.flops(next(iter(compiled.values())))  # a fused chunk counts its scan body once: one step
     evaluate = compile_times.compile(lambda: jax.jit(lambda p: task.predict_test(eqx.combine(p, static))).lower(params))
 
+    costs = dict.fromkeys(StepCost._fields, 0.0)
+
     def checkpoint(step: int, wall: float, loss: float) -> tuple[Checkpoint, float]:
         t = time.perf_counter()
         metrics = evaluator(np.asarray(evaluate(params)))
-        return Checkpoint(wall_s=wall, step=step, metrics=metrics, loss=loss), time.perf_counter() - t
+        details = {name: costs[name] for name in COST_AXES}
+        return Checkpoint(wall_s=wall, step=step, metrics=metrics, loss=loss, details=details), time.perf_counter() - t
 
     first, eval_s = checkpoint(0, 0.0, float("nan"))
     trace = [first]
@@ -243,13 +268,14 @@ def train(
         executable = steps_executable(length, finishing)  # a shorter last chunk compiles once, counted as compile time
         t = time.perf_counter()
         data = task.data_at(done, progress_now, eqx.combine(params, static))
-        new_params, new_state, losses = executable(params, opt_state, data)
+        new_params, new_state, (losses, step_costs) = executable(params, opt_state, data)
         losses = np.asarray(losses)  # blocks until the chunk is finished
         train_s += time.perf_counter() - t
         if not np.all(np.isfinite(losses)):
             status, message = "diverged", f"non-finite loss within steps {done}..{done + length}"
             break
         params, opt_state, done = new_params, new_state, done + length
+        costs = {name: costs[name] + value for name, value in step_costs.totals().items()}
         point, dt = checkpoint(done, train_s, float(losses[-1]))
         eval_s += dt
         trace.append(point)
@@ -257,6 +283,8 @@ def train(
         if train_s > max_seconds and done < steps:
             message = f"stopped by the time budget of {max_seconds:g} s after {done} steps"  # a budget met, like the steps
             break
+    if costs["local_failures"] > 0:
+        message = "; ".join(filter(None, [message, f"{costs['local_failures']:g} local solves ended non-finite; their corrections were dropped"]))
     return TrainOutcome(
         model=eqx.combine(params, static),
         status=status,
@@ -271,7 +299,30 @@ def train(
         flops_per_step=flops_per_step,
         predict_test=lambda: np.asarray(evaluate(params)),
         x_test=evaluator.x_test,
+        costs=costs,
+        seconds_per_gradient=time_one_gradient(task, params, static, compile_times),
     )
+
+
+COST_AXES = ("fine_gradients", "global_evaluations", "critical_local_gradients")
+"""The cost counters each checkpoint carries, cumulative (see :mod:`.costs`)."""
+
+
+def time_one_gradient(task: TrainingTask, params: PyTree, static: PyTree, compile_times: CompileTimes) -> float:
+    """Median seconds of ten whole-loss value-and-gradient evaluations after a first (the unit of the cost
+    model); its compilation is counted as compile time."""
+    data = task.placement.data(task.data)
+    loss_fn = task.finisher_loss_fn or task.loss_fn
+    program = compile_times.compile(
+        lambda: jax.jit(jax.value_and_grad(lambda p, d: jnp.sum(loss_fn(eqx.combine(p, static), d)))).lower(params, data)
+    )
+    jax.block_until_ready(program(params, data))
+    seconds = []
+    for _ in range(10):
+        t = time.perf_counter()
+        jax.block_until_ready(program(params, data))
+        seconds.append(time.perf_counter() - t)
+    return float(np.median(seconds))
 
 
 def modelling_gap(problem: ForwardProblem) -> dict[str, Any]:
@@ -305,7 +356,8 @@ def solve_result(
             "steps": outcome.steps_done, "n_params": parameter_count(outcome.model),
             **({} if outcome.loss_weights is None else {"loss_weights": outcome.loss_weights}),
             **({} if outcome.finisher_step is None else {"finisher_step": outcome.finisher_step}),
-            **({} if outcome.flops_per_step is None else {"flops_per_step": outcome.flops_per_step}), **info,
+            **({} if outcome.flops_per_step is None else {"flops_per_step": outcome.flops_per_step}),
+            "costs": outcome.costs, "seconds_per_gradient": outcome.seconds_per_gradient, **info,
         },
         message=outcome.message,
     )
