@@ -106,10 +106,10 @@ def cost_plots(runs: pd.DataFrame, store: Store, out_dir: Path, problem: str) ->
         axes[0][0].set_title(f"{problem}: {setting}" if setting else problem, loc="left")
         axes[0][-1].set_title(f"P = {workers(group)}, {SYNC_LATENCY_S * 1e6:.0f} us per synchronisation", fontsize="small")
         handles, labels = axes[0][0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), fontsize="small", frameon=False)
-        fig.subplots_adjust(bottom=0.32, left=0.04, right=0.99, wspace=0.25)
         name = _file_name("error_vs_costs", problem, k)
-        fit_log_ticks(fig)
+        fit_log_ticks(fig)  # lays the panels out tightly; the legend then gets a band of its own below them
+        fig.subplots_adjust(bottom=0.34)
+        fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=min(4, len(labels)), fontsize="small", frameon=False)
         fig.savefig(out_dir / name, dpi=110)
         plt.close(fig)
         plots.append(Plot(name, f"{f'{problem}: {setting}' if setting else problem}: error against each cost of training, median over seeds with min-max band "
