@@ -73,6 +73,9 @@ SCRIPT = textwrap.dedent(
     two_level = FBPINN(levels=(1, 7), width=8, n_collocation=400, optimiser="schwarz_multiplicative", coarse=True, local_steps=3)
     for count in (1, 3):
         out[f"schwarz_two_level/{count}"] = run(ode, two_level, count, 3, 1)
+    movable = FBPINN(levels=(1, 7), width=8, n_collocation=400, window_motion=0.6, learning_rate=3e-3)
+    for count in (1, 3):  # trainable windows: the edges sharded with their networks, dummies padding 7 onto 3
+        out[f"movable_windows/{count}"] = run(ode, movable, count, 100, 50)
     print("RESULT" + json.dumps(out))
     """
 )
@@ -149,3 +152,7 @@ def test_schwarz_preconditioned_training_is_the_same_on_several_devices(runs: di
     assert one["losses"][-1] < one["losses"][0]  # moving, not a constant to compare
     for axis, tolerance in (("fine_gradients", 0.1), ("global_evaluations", 0.1), ("critical_local_gradients", 0.35)):
         assert many["costs"][axis] == pytest.approx(one["costs"][axis], rel=tolerance), axis
+
+
+def test_trainable_windows_train_the_same_on_three_devices(runs: dict) -> None:
+    assert_same_training(runs, "movable_windows", 3)

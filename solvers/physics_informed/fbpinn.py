@@ -42,6 +42,7 @@ from parity.solvers.physics_informed.decomposition import Level, window
 from parity.solvers.physics_informed.fbpinn_schwarz import CoarseLevels, SubdomainSpace
 from parity.solvers.physics_informed.fbpinn_partition import Partition, PointLayout
 from parity.solvers.physics_informed.loss_terms import LossTerms, TermTables
+from parity.solvers.physics_informed.movable_windows import MovableWindows, moved_level, room_ratio, widest
 from parity.solvers.physics_informed.networks import ACTIVATIONS
 from parity.solvers.physics_informed.recipes import TrainingRecipe
 from parity.solvers.physics_informed.schedule import TimeMarching, weighted_mean_square
@@ -103,6 +104,8 @@ def fbpinn_local(nets: tuple[Network, ...], points: ShardedPoints, x: Float[Arra
     sums = []
     for net, centres, half_widths, index, mask in zip(nets, points.centres, points.half_widths, points.pair_index, points.pair_mask):
         index, mask = index[0], mask[0]
+        if isinstance(net, MovableWindows):  # trained edges inside the widest windows the tables hold
+            centres, half_widths = net.geometry(centres, half_widths)
         x_local = (table[index] - centres[:, None, :]) / half_widths[:, None, :]  # (k, slots, d)
         weight = window(x_local) * mask
         out = net(x_local)  # (k, slots, out)
@@ -179,6 +182,10 @@ class FBPINN(Solver, SchwarzKnobs, TrainingRecipe):
         "integer >= 0", at_least(0),
     )
     adapt_fraction: float = knob(0.2, "adaptive decomposition: share of the finest level's subdomains split each time", "number in (0, 1]", lambda f: 0 < f <= 1)
+    window_motion: float = knob(
+        0.0, "trainable windows: how far each window edge may move either way, as a share of its overlap beyond its own cell (0 = fixed windows)",
+        "number in [0, 1)", lambda f: 0 <= f < 1,
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -188,6 +195,11 @@ class FBPINN(Solver, SchwarzKnobs, TrainingRecipe):
                 f"{self.name}: parameter 'coarse' = True needs a Schwarz optimiser ({' | '.join(SCHWARZ_OPTIMISERS)}) and a multilevel "
                 f"FBPINN (levels with >= 2 entries); got optimiser {self.optimiser!r}, levels {list(self.levels)}"
             )
+        if self.window_motion and (self.schwarz or self.adapt_rounds):
+            raise ParameterError(
+                f"{self.name}: parameter 'window_motion' = {self.window_motion} (trainable windows) needs fixed subdomain tables: "
+                f"optimiser adam | muon and adapt_rounds = 0; got optimiser {self.optimiser!r}, adapt_rounds {self.adapt_rounds}"
+            )
 
     @classmethod
     def supports(cls, problem: Problem) -> bool:
@@ -195,21 +207,28 @@ class FBPINN(Solver, SchwarzKnobs, TrainingRecipe):
         return isinstance(problem, ForwardProblem) and not any(p is not None for p in problem.periods or ())
 
     def decomposition(self, problem: ForwardProblem) -> list[Level]:
+        """The regular levels; with trainable windows, each window at the widest it may become (the tables' supports)."""
         lower, upper = problem.bounds
-        return [Level.regular(lower, upper, n, self.overlap) for n in self.levels]
+        regular = [Level.regular(lower, upper, n, self.overlap) for n in self.levels]
+        return [widest(lv, self.window_ratio) for lv in regular] if self.window_motion else regular
+
+    @property
+    def window_ratio(self) -> float:
+        return room_ratio(self.window_motion, self.overlap)
 
     def partition(self, problem: ForwardProblem, device_count: int) -> Partition:
         """Every level's subdomains dealt to ``device_count`` devices."""
         return Partition.of(self.decomposition(problem), device_count)
 
-    def networks(self, problem: ForwardProblem, seed: int) -> tuple[Network, ...]:
+    def networks(self, problem: ForwardProblem, seed: int) -> tuple[Network | MovableWindows, ...]:
         """One stack of subdomain networks per level (the recipe's architecture), each level seeded independently."""
         seeds = np.random.SeedSequence(seed).generate_state(len(self.levels))
         activation = ACTIVATIONS[self.activation]
-        return tuple(
-            self.recipe_network(problem, lv.n_subdomains, problem.in_dim, self.width, self.depth, activation, int(s))
-            for lv, s in zip(self.decomposition(problem), seeds)
-        )
+        counts = [lv.n_subdomains for lv in self.decomposition(problem)]
+        nets = tuple(self.recipe_network(problem, n, problem.in_dim, self.width, self.depth, activation, int(s)) for n, s in zip(counts, seeds))
+        if not self.window_motion:
+            return nets
+        return tuple(MovableWindows.around(net, n, problem.in_dim, self.window_ratio) for net, n in zip(nets, counts))
 
     @staticmethod
     def sharded_networks(networks: tuple[Network, ...], partition: Partition) -> tuple[Network, ...]:
@@ -309,7 +328,7 @@ class FBPINN(Solver, SchwarzKnobs, TrainingRecipe):
             "halo_points": train_layout.halo_rows,
             "parallel_workers": max(lv.n_subdomains for lv in partition.levels),  # the cost model's P: a worker per finest subdomain
             "comm_bytes_per_step": sum(communication_per_step(task, budget.devices).values()),
-            "decomposition": finest_decomposition(partition),
+            "decomposition": finest_decomposition(partition, self.gathered_networks(outcome.model, partition)),
         })
 
     def _train_in_phases(
@@ -356,10 +375,13 @@ class FBPINN(Solver, SchwarzKnobs, TrainingRecipe):
         return [new_level if i == finest else lv for i, lv in enumerate(levels)], nets
 
 
-def finest_decomposition(partition: Partition) -> dict[str, list[list[float]]]:
-    """The finest level's subdomains (centres and half-widths), as the record keeps them to be drawn."""
-    finest = max(partition.levels, key=lambda lv: lv.n_subdomains)
-    return {"centres": finest.centres.tolist(), "half_widths": finest.half_widths.tolist()}
+def finest_decomposition(partition: Partition, networks: tuple[Network, ...]) -> dict[str, list[list[float]]]:
+    """The finest level's subdomains (centres and half-widths, as trained where the windows move), as the record keeps them to be drawn."""
+    finest = int(np.argmax([lv.n_subdomains for lv in partition.levels]))
+    level, net = partition.levels[finest], networks[finest]
+    if isinstance(net, MovableWindows):
+        level = moved_level(level, net)
+    return {"centres": level.centres.tolist(), "half_widths": level.half_widths.tolist()}
 
 
 def layout_weights(layout: PointLayout, weights: Float[np.ndarray, " n"]) -> Float[np.ndarray, "N P"]:
