@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from parity.harness.store import Store
+from parity.problems import MultiScale1D
 from parity.report import write_report
 from parity.report.training_costs import SYNC_LATENCY_S, modelled_parallel_seconds
 
@@ -17,12 +18,14 @@ SPG = 0.002
 """Seconds per whole-loss gradient: the median the records state (seeds 0 and 2 state it, seed 1 twice it: a noisy measurement)."""
 
 
-def _record(key: str, label: str, seed: int, *, workers: int, decomposition: dict | None = None, adapt: int = 0, final: float) -> dict[str, Any]:
+def _record(
+    key: str, label: str, seed: int, *, workers: int, decomposition: dict | None = None, adapt: int = 0, final: float, config: dict | None = None
+) -> dict[str, Any]:
     minute = 10 * seed + hash(label) % 7
     return {
         "record_id": f"{key}-{seed}", "case_key": f"{key}-{seed}", "created_utc": f"2026-01-01T01:{minute:02d}:00+00:00",
         "problem": "multiscale_1d", "problem_params": {"omega2": 15.0}, "solver": "fbpinn", "family": "sciml", "label": label,
-        "solver_config": {"adapt_rounds": adapt}, "seed": seed, "budget_steps": 100, "status": "ok", "message": "",
+        "solver_config": {"adapt_rounds": adapt, **(config or {})}, "seed": seed, "budget_steps": 100, "status": "ok", "message": "",
         "trace_kind": "iterative", "rel_l2": final, "norm_l1": final, "max_abs": final,
         "setup_s": 0.1, "compile_s": 1.0, "train_s": 30.0, "solve_s": None, "eval_s": 0.1, "inference_s": 0.01, "total_s": 31.0,
         "steps": 100, "steps_per_s": 3.0, "versions": {"jax": "0.1"}, "git_commit": "abc", "host": "h", "cpu_count": 2,
@@ -51,6 +54,13 @@ def store(tmp_path: Path) -> Store:
         adaptive = _record("adaptive", "FBPINN adaptive", seed, workers=36, adapt=1, final=2e-3, decomposition={
             "centres": [[-3.0], [1.0], [1.5], [4.0]], "half_widths": [[2.0], [0.5], [0.5], [2.0]]})
         store.append(adaptive, _trace([1.0, 2e-2, 2e-3], [0, 1000, 5000], [0, 1000, 5000], [0, 0, 0]).to_dict("records"))
+        lower, upper = (float(b[0]) for b in MultiScale1D(omega2=15.0).bounds)  # 4 windows, the second's upper edge moved
+        spacing = (upper - lower) / 4
+        centres, half_widths = lower + (np.arange(4) + 0.5) * spacing, np.full(4, 0.95 * spacing)
+        centres[1], half_widths[1] = centres[1] + 0.1 * spacing, half_widths[1] + 0.1 * spacing
+        trained = _record("trained", "FBPINN trainable windows", seed, workers=4, final=3e-3, config={"window_motion": 0.5, "levels": [4], "overlap": 1.9},
+                          decomposition={"centres": centres[:, None].tolist(), "half_widths": half_widths[:, None].tolist()})
+        store.append(trained, _trace([1.0, 2e-2, 3e-3], [0, 1000, 5000], [0, 1000, 5000], [0, 0, 0]).to_dict("records"))
     return store
 
 
@@ -72,6 +82,12 @@ def test_an_adapted_decomposition_is_drawn_over_the_solution(store: Store, tmp_p
     report = write_report(store, tmp_path / "out", title="training")
     assert (tmp_path / "out" / "decomposition_multiscale_1d_1.png").exists()
     assert "the adapted decomposition (median seed) over the reference solution" in report.read_text()
+
+
+def test_trained_windows_are_drawn_beside_the_regular_ones(store: Store, tmp_path: Path) -> None:
+    report = write_report(store, tmp_path / "out", title="training")
+    assert (tmp_path / "out" / "decomposition_multiscale_1d_2.png").exists()
+    assert "the trained windows (median seed) over the reference solution" in report.read_text()
 
 
 def test_the_parallel_time_model_splits_global_work_and_adds_the_critical_path_and_latency() -> None:

@@ -53,7 +53,7 @@ def workers(runs: pd.DataFrame) -> int:
 
 
 ARCHITECTURE = ("solver", "solver_config.levels", "solver_config.width", "solver_config.depth", "solver_config.n_collocation",
-                "solver_config.recipe", "solver_config.add", "solver_config.drop", "solver_config.adapt_rounds")
+                "solver_config.recipe", "solver_config.add", "solver_config.drop", "solver_config.adapt_rounds", "solver_config.window_motion")
 """What fixes the cost of one whole-loss gradient (the optimiser does not)."""
 
 
@@ -160,42 +160,69 @@ def _median_reached(values: list[float]) -> str:
 
 
 def decomposition_plots(runs: pd.DataFrame, store: Store, out_dir: Path, problem: str) -> list[Plot]:
-    """Adapted decompositions (the median seed's final subdomains) drawn over the reference solution."""
-    column = "solver_config.adapt_rounds"
-    if column not in runs or "info.decomposition.centres" not in runs:
+    """Adapted or trained decompositions (the median seed's final subdomains) drawn over the reference solution."""
+    if "info.decomposition.centres" not in runs:
         return []
-    adapted = runs[pd.to_numeric(runs[column], errors="coerce").fillna(0) > 0]
+    changing = np.zeros(len(runs), dtype=bool)
+    for column in ("solver_config.adapt_rounds", "solver_config.window_motion"):
+        if column in runs:
+            changing |= (pd.to_numeric(runs[column], errors="coerce").fillna(0) > 0).to_numpy()
     plots = []
-    for k, (setting, group) in enumerate(adapted.groupby("setting", sort=False), start=1):
+    for k, ((setting, label), group) in enumerate(runs[changing].groupby(["setting", "label"], sort=False), start=1):
         run = _median_seed(group)
         centres, half_widths = np.array(run["info.decomposition.centres"]), np.array(run["info.decomposition.half_widths"])
         problem_object = _problem_of(store, run)
+        moving = float(run.get("solver_config.window_motion") or 0) > 0
         fig, ax = plt.subplots(figsize=(9, 4.2))
-        split = half_widths.min(axis=1) < half_widths.min(axis=1).max() - 1e-12
+        if moving:
+            regular_centres, regular_half_widths = _regular_finest(problem_object.bounds, run["solver_config.levels"], float(run["solver_config.overlap"]))
+            marked = np.full(len(centres), centres.shape[1] == 1)  # 1D: every trained window in red; 2D: arrows show the moves
+            summary = f"edges moved up to {np.abs(half_widths - regular_half_widths).max() / regular_half_widths.max():.0%} of a half-width"
+            legend = "windows below (grey: regular; red: trained)"
+        else:
+            marked = half_widths.min(axis=1) < half_widths.min(axis=1).max() - 1e-12
+            summary = f"{len(centres)} subdomains, {int(marked.sum())} from splits"
+            legend = "windows below (red: split)"
         if centres.shape[1] == 1:
             x = np.sort(problem_object.test_points(), axis=0)
             ax.plot(x[:, 0], problem_object.reference(x)[:, 0], color="black", linewidth=0.8, label="reference u")
             bottom = ax.get_ylim()[0]
             for j, (c, h) in enumerate(zip(centres[:, 0], half_widths[:, 0])):
                 level = bottom - 0.12 * (1 + j % 3)
-                ax.plot([c - h, c + h], [level, level], color="tab:red" if split[j] else "tab:blue", linewidth=2)
-            ax.set(xlabel="x", ylabel="u; windows below (red: split)")
+                if moving:
+                    rc, rh = regular_centres[j, 0], regular_half_widths[j, 0]
+                    ax.plot([rc - rh, rc + rh], [level + 0.04, level + 0.04], color="grey", linewidth=1)
+                ax.plot([c - h, c + h], [level, level], color="tab:red" if marked[j] else "tab:blue", linewidth=2)
+            ax.set(xlabel="x", ylabel=f"u; {legend}")
         else:
             lower, upper = problem_object.bounds
             grid = np.stack(np.meshgrid(*(np.linspace(lower[i], upper[i], 120) for i in range(2)), indexing="ij"), axis=-1).reshape(-1, 2)
             values = problem_object.reference(grid)[:, 0].reshape(120, 120)
             ax.imshow(values.T, origin="lower", extent=(lower[0], upper[0], lower[1], upper[1]), cmap="RdBu_r", aspect="auto")
-            for c, h, s in zip(centres, half_widths, split):
+            for c, h, s in zip(centres, half_widths, marked):
                 ax.add_patch(plt.Rectangle(tuple(c - h), *(2 * h), fill=False, edgecolor="black" if s else "grey", linewidth=1.2 if s else 0.4))
+            if moving:  # each window's centre shift, from its regular place
+                ax.quiver(*regular_centres.T, *(centres - regular_centres).T, angles="xy", scale_units="xy", scale=1, color="black", width=0.003)
             ax.set(xlabel="x", ylabel="y")
         heading = f"{problem}: {setting}" if setting else problem
-        ax.set_title(f"{heading}: {run['label']}, seed {run['seed']}: {len(centres)} subdomains, {int(split.sum())} from splits", fontsize="small")
+        ax.set_title(f"{heading}: {label}, seed {run['seed']}: {summary}", fontsize="small")
         name = _file_name("decomposition", problem, k)
         fig.tight_layout()
         fig.savefig(out_dir / name, dpi=110)
         plt.close(fig)
-        plots.append(Plot(name, f"{heading}: the adapted decomposition (median seed) over the reference solution"))
+        what = "the trained windows" if moving else "the adapted decomposition"
+        plots.append(Plot(name, f"{heading}: {what} (median seed) over the reference solution"))
     return plots
+
+
+def _regular_finest(bounds: tuple[np.ndarray, np.ndarray], levels: list[int], overlap: float) -> tuple[np.ndarray, np.ndarray]:
+    """The regular finest level's centres and half-widths (what an adaptive or trained decomposition started from)."""
+    lower, upper = (np.asarray(b, dtype=float) for b in bounds)
+    per_dim = max(int(n) for n in levels)
+    spacing = (upper - lower) / per_dim
+    axes = [lower[k] + (np.arange(per_dim) + 0.5) * spacing[k] for k in range(lower.size)]
+    centres = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, lower.size)
+    return centres, np.broadcast_to(overlap * spacing / 2, centres.shape)
 
 
 def best_markdown(runs: pd.DataFrame) -> str:
