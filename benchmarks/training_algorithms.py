@@ -2,8 +2,9 @@
 
 On the FBPINN of the FBPINN paper (30 subdomains, w2 = 15), the seconds and the work (in
 fine-gradient equivalents) of one outer iteration of each preconditioned optimiser, beside
-one step of plain L-BFGS: what a reader needs to turn the training-algorithms study's
-iterations into seconds on this machine, and what a parallel machine would save.
+one step of plain L-BFGS and of Adam (with fixed and with trainable windows): what a reader
+needs to turn the training-algorithms study's iterations into seconds on this machine, and
+what a parallel machine would save.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from parity.solvers import FBPINN
 from ._compilation_cache import cache_compilations
 
 OPTIMISERS = {
+    "adam": {},
+    "adam_trainable_windows": {"window_motion": 0.5},  # the tables hold the widest windows: more pairs per step
     "lbfgs": {"lbfgs_fraction": 1.0},
     "schwarz_additive": {"optimiser": "schwarz_additive"},
     "schwarz_additive_subspace": {"optimiser": "schwarz_additive", "combine": "subspace"},
@@ -25,7 +28,7 @@ OPTIMISERS = {
 
 
 class OuterIteration:
-    """Ten fused outer iterations (L-BFGS: steps) after ten to warm up, compile excluded."""
+    """Ten fused outer iterations (Adam, L-BFGS: steps) after ten to warm up, compile excluded."""
 
     params = (list(OPTIMISERS),)
     param_names = ["optimiser"]
