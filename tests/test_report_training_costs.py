@@ -12,7 +12,7 @@ import pytest
 from parity.harness.store import Store
 from parity.problems import MultiScale1D
 from parity.report import write_report
-from parity.report.training_costs import SYNC_LATENCY_S, modelled_parallel_seconds
+from parity.report.training_costs import SYNC_LATENCY_S, modelled_parallel_seconds, targets
 
 SPG = 0.002
 """Seconds per whole-loss gradient: the median the records state (seeds 0 and 2 state it, seed 1 twice it: a noisy measurement)."""
@@ -95,3 +95,10 @@ def test_the_parallel_time_model_splits_global_work_and_adds_the_critical_path_a
     assert modelled == pytest.approx((10 / 5 + 3) * 0.5 + 10 * 0.01)
     with pytest.raises(ValueError, match="workers = 0 is not allowed"):
         modelled_parallel_seconds(np.array([1.0]), np.array([0.0]), 0.5, 0)
+
+
+@pytest.mark.parametrize(("best", "expected"), [(5e-2, (1e-1,)), (2e-3, (1e-1, 1e-2)), (1e-4, (1e-2, 1e-3)), (0.7, (1e-1,))])
+def test_the_cost_targets_are_the_lowest_two_the_best_method_reaches(best: float, expected: tuple[float, ...]) -> None:
+    """The best method's median seed decides (here 'b', whose seeds end at best/2, best and 10 best)."""
+    runs = pd.DataFrame({"setting": "", "label": ["a"] * 3 + ["b"] * 3, "rel_l2": [0.9, 0.9, 0.9, best / 2, best, 10 * best]})
+    assert targets(runs) == expected
