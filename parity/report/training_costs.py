@@ -19,6 +19,7 @@ from parity.harness.store import Store
 from parity.report import analysis
 from parity.report.plots import Plot, _colours, _file_name, _iterative_band, _median_seed, _problem_of, _thresholds, fit_log_ticks
 from parity.report.text import eps_text, error_text, pipe_table
+from parity.solvers.physics_informed.decomposition import Level
 
 AXES: dict[str, str] = {
     "wall_s": "training seconds (this machine, compile excluded)",
@@ -184,9 +185,9 @@ def decomposition_plots(runs: pd.DataFrame, store: Store, out_dir: Path, problem
         moving = float(run.get("solver_config.window_motion") or 0) > 0
         fig, ax = plt.subplots(figsize=(9, 4.2))
         if moving:
-            regular_centres, regular_half_widths = _regular_finest(problem_object.bounds, run["solver_config.levels"], float(run["solver_config.overlap"]))
+            regular = Level.regular(*problem_object.bounds, max(run["solver_config.levels"]), float(run["solver_config.overlap"]))
             marked = np.full(len(centres), centres.shape[1] == 1)  # 1D: every trained window in red; 2D: arrows show the moves
-            summary = f"edges moved up to {np.abs(half_widths - regular_half_widths).max() / regular_half_widths.max():.0%} of a half-width"
+            summary = f"edges moved up to {np.abs(half_widths - regular.half_widths).max() / regular.half_widths.max():.0%} of a half-width"
             legend = "windows below (grey: regular; red: trained)"
         else:
             marked = half_widths.min(axis=1) < half_widths.min(axis=1).max() - 1e-12
@@ -199,7 +200,7 @@ def decomposition_plots(runs: pd.DataFrame, store: Store, out_dir: Path, problem
             for j, (c, h) in enumerate(zip(centres[:, 0], half_widths[:, 0])):
                 level = bottom - 0.12 * (1 + j % 3)
                 if moving:
-                    rc, rh = regular_centres[j, 0], regular_half_widths[j, 0]
+                    rc, rh = regular.centres[j, 0], regular.half_widths[j, 0]
                     ax.plot([rc - rh, rc + rh], [level + 0.04, level + 0.04], color="grey", linewidth=1)
                 ax.plot([c - h, c + h], [level, level], color="tab:red" if marked[j] else "tab:blue", linewidth=2)
             ax.set(xlabel="x", ylabel=f"u; {legend}")
@@ -211,7 +212,7 @@ def decomposition_plots(runs: pd.DataFrame, store: Store, out_dir: Path, problem
             for c, h, s in zip(centres, half_widths, marked):
                 ax.add_patch(plt.Rectangle(tuple(c - h), *(2 * h), fill=False, edgecolor="black" if s else "grey", linewidth=1.2 if s else 0.4))
             if moving:  # each window's centre shift, from its regular place
-                ax.quiver(*regular_centres.T, *(centres - regular_centres).T, angles="xy", scale_units="xy", scale=1, color="black", width=0.003)
+                ax.quiver(*regular.centres.T, *(centres - regular.centres).T, angles="xy", scale_units="xy", scale=1, color="black", width=0.003)
             ax.set(xlabel="x", ylabel="y")
         heading = f"{problem}: {setting}" if setting else problem
         ax.set_title(f"{heading}: {label}, seed {run['seed']}: {summary}", fontsize="small")
@@ -222,16 +223,6 @@ def decomposition_plots(runs: pd.DataFrame, store: Store, out_dir: Path, problem
         what = "the trained windows" if moving else "the adapted decomposition"
         plots.append(Plot(name, f"{heading}: {what} (median seed) over the reference solution"))
     return plots
-
-
-def _regular_finest(bounds: tuple[np.ndarray, np.ndarray], levels: list[int], overlap: float) -> tuple[np.ndarray, np.ndarray]:
-    """The regular finest level's centres and half-widths (what an adaptive or trained decomposition started from)."""
-    lower, upper = (np.asarray(b, dtype=float) for b in bounds)
-    per_dim = max(int(n) for n in levels)
-    spacing = (upper - lower) / per_dim
-    axes = [lower[k] + (np.arange(per_dim) + 0.5) * spacing[k] for k in range(lower.size)]
-    centres = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, lower.size)
-    return centres, np.broadcast_to(overlap * spacing / 2, centres.shape)
 
 
 def best_markdown(runs: pd.DataFrame) -> str:

@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PyTree
 
+
 class StepCost(NamedTuple):
     """One step's costs (see the module's docstring); each a scalar array, summed over steps."""
 
