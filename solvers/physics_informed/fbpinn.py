@@ -47,7 +47,9 @@ from parity.solvers.physics_informed.networks import ACTIVATIONS
 from parity.solvers.physics_informed.recipes import TrainingRecipe
 from parity.solvers.physics_informed.schedule import TimeMarching, weighted_mean_square
 from parity.solvers.physics_informed.schwarz import SCHWARZ_OPTIMISERS, SchwarzKnobs
-from parity.solvers.physics_informed.training import Placement, TrainingTask, TrainOutcome, communication_per_step, modelling_gap, solve_result, train
+from parity.solvers.physics_informed.training import (
+    Placement, TrainingTask, TrainOutcome, communication_per_step, modelling_gap, solve_result, time_one_gradient, train,
+)
 
 
 class ShardedPoints(NamedTuple):
@@ -350,6 +352,7 @@ class FBPINN(Solver, SchwarzKnobs, TrainingRecipe):
             outcome = train(
                 task, steps=max(share, 1), steps_per_dispatch=self.steps_per_dispatch, evaluator=evaluator,
                 progress=lambda done, total, post, o=offset: progress(o + done, budget.steps, post), max_seconds=budget.seconds / phases,
+                measure_gradient=False,
             )
             outcomes.append(outcome)
             if phase == phases - 1 or outcome.status != "ok":
@@ -357,7 +360,8 @@ class FBPINN(Solver, SchwarzKnobs, TrainingRecipe):
             t0 = time.perf_counter()
             levels, networks = self._split(problem, partition, layout, x_train, outcome.model, levels)
             between_s.append(time.perf_counter() - t0)
-        return merged_outcomes(outcomes, between_s), task, layout, partition, setup_s
+        seconds_per_gradient = time_one_gradient(task, *eqx.partition(outcomes[-1].model, eqx.is_inexact_array))
+        return dataclasses.replace(merged_outcomes(outcomes, between_s), seconds_per_gradient=seconds_per_gradient), task, layout, partition, setup_s
 
     def _split(
         self, problem: ForwardProblem, partition: Partition, layout: PointLayout, x_train: Float[np.ndarray, "n d"],

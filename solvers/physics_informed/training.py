@@ -217,6 +217,7 @@ def train(
     evaluator: Evaluator,
     progress: ProgressFn,
     max_seconds: float = math.inf,
+    measure_gradient: bool = True,
 ) -> TrainOutcome:
     """Minimise the task's loss for ``steps`` steps, checkpointing after every dispatch.
 
@@ -225,6 +226,8 @@ def train(
     loss stops training with status ``diverged`` (the last finite parameters are kept); a
     time budget (``max_seconds`` of training) ends it at the next dispatch past it, with
     status ``ok``: like the steps, it is the budget the run was given (equal-time comparisons).
+    With ``measure_gradient`` one whole-loss gradient is timed at the end (the cost model's unit);
+    a caller that trains in phases times it once, after the last (:func:`time_one_gradient`).
     """
     params, static, opt_state = task.initial_state()
     compiled: dict[tuple[int, bool], Any] = {}
@@ -300,7 +303,7 @@ def train(
         predict_test=lambda: np.asarray(evaluate(params)),
         x_test=evaluator.x_test,
         costs=costs,
-        seconds_per_gradient=time_one_gradient(task, params, static),
+        seconds_per_gradient=time_one_gradient(task, params, static) if measure_gradient else float("nan"),
     )
 
 
