@@ -90,18 +90,18 @@ def merged_outcomes(outcomes: list[TrainOutcome], between_s: list[float]) -> Tra
     last = outcomes[-1]
     if len(outcomes) == 1:
         return last
-    trace, steps, wall, costs = [], 0, 0.0, dict.fromkeys(COST_AXES, 0.0)
+    trace, steps, wall, costs = [], 0, 0.0, dict.fromkeys(last.costs, 0.0)
     for k, outcome in enumerate(outcomes):
         for point in outcome.trace:
             details = {**point.details, **{name: costs[name] + point.details.get(name, 0.0) for name in COST_AXES}}
             trace.append(dataclasses.replace(point, step=steps + point.step, wall_s=wall + point.wall_s, details=details))
         steps += outcome.steps_done
         wall += outcome.train_s + (between_s[k] if k < len(between_s) else 0.0)
-        costs = {name: costs[name] + outcome.costs.get(name, 0.0) for name in COST_AXES}
+        costs = {name: total + outcome.costs.get(name, 0.0) for name, total in costs.items()}
     compile_times = CompileTimes(*(sum(getattr(o.compile_times, f) for o in outcomes) for f in ("cold_s", "spent_s", "hits")))
     return dataclasses.replace(
         last, trace=trace, steps_done=steps, compile_times=compile_times, train_s=wall, eval_s=sum(o.eval_s for o in outcomes),
-        costs={name: sum(o.costs.get(name, 0.0) for o in outcomes) for name in last.costs}, finisher_step=None,
+        costs=costs, finisher_step=None,
         message=phases_message(outcomes, steps),
     )
 
